@@ -1,0 +1,357 @@
+//! The alert as every channel receives it, and its one-paragraph summary in words.
+
+use crate::config::{Rule, RuleKind, Severity};
+use crate::evaluate::explain::Drivers;
+use crate::evaluate::{Decision, RuleOutcome};
+use crate::money::Usd;
+use crate::row::Dimension;
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Firing,
+    Resolved,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Firing => "firing",
+            Status::Resolved => "resolved",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AlertContributor {
+    pub dimension: String,
+    pub value: Option<String>,
+    pub observed_usd: f64,
+    pub baseline_usd: f64,
+    pub share_of_increase: f64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AlertDrivers {
+    pub requests: Option<f64>,
+    pub input_tokens_per_request: Option<f64>,
+    pub output_tokens_per_request: Option<f64>,
+    pub cost_per_token: Option<f64>,
+}
+
+/// One notification's content: the webhook body and the command-line output.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Alert {
+    /// The rule kind: spike, threshold or budget.
+    pub kind: String,
+    pub rule: String,
+    pub severity: Severity,
+    pub status: Status,
+    /// The evaluation instant.
+    pub at: String,
+    /// The group_by values; `null` is spend with no value.
+    pub labels: BTreeMap<String, Option<String>>,
+    pub window_start: String,
+    pub window_end: String,
+    pub observed_usd: f64,
+    pub baseline_usd: Option<f64>,
+    pub ratio: Option<f64>,
+    pub contributors: Vec<AlertContributor>,
+    /// Share of the spend the rule watched in the window that had no tenant.
+    pub unattributed_share: f64,
+    /// Rows in the window with no cost and no price; their spend is not in `observed_usd`.
+    pub unpriced_rows: u64,
+    pub sample_request_ids: Vec<String>,
+    pub dedup_key: String,
+    pub summary: String,
+    pub requests: u64,
+    pub limit_usd: Option<f64>,
+    pub period: Option<String>,
+    pub drivers: AlertDrivers,
+    pub young: bool,
+    pub started_at: Option<String>,
+    pub rule_origin: String,
+}
+
+/// The dedup key of a rule and series: the same rule and series always give the same key.
+pub fn dedup_key(rule: &str, labels: &[(Dimension, Option<String>)]) -> String {
+    let mut h = Sha256::new();
+    h.update(rule.as_bytes());
+    for (d, v) in labels {
+        h.update([0]);
+        h.update(d.name().as_bytes());
+        h.update([1]);
+        match v {
+            Some(v) => {
+                h.update([2]);
+                h.update(v.as_bytes());
+            }
+            None => h.update([3]),
+        }
+    }
+    let d = h.finalize();
+    d[..12].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The series key stored in the book: `tenant=acme,feature=chat`, `tenant=∅` for no value.
+pub fn series_text(labels: &[(Dimension, Option<String>)]) -> String {
+    if labels.is_empty() {
+        return "all".into();
+    }
+    labels
+        .iter()
+        .map(|(d, v)| format!("{d}={}", v.as_deref().unwrap_or("∅")))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn ts_text(ms: i64) -> String {
+    Timestamp::from_millisecond(ms)
+        .map(|t| t.to_string())
+        .unwrap_or_default()
+}
+
+fn describe_series(labels: &[(Dimension, Option<String>)]) -> String {
+    if labels.is_empty() {
+        return "All spend".into();
+    }
+    let parts: Vec<String> = labels
+        .iter()
+        .map(|(d, v)| match v {
+            Some(v) => format!("{d} {v}"),
+            None => format!("spend with no {d}"),
+        })
+        .collect();
+    let mut s = parts.join(", ");
+    if let Some(first) = s.get(..1) {
+        s = first.to_uppercase() + &s[1..];
+    }
+    s
+}
+
+fn describe_value(c: &AlertContributor) -> String {
+    match &c.value {
+        Some(v) => format!("{} {v}", c.dimension),
+        None => format!("rows with no {}", c.dimension),
+    }
+}
+
+fn pct(x: f64) -> String {
+    format!("{:.1}%", x * 100.0)
+}
+
+fn times(x: Option<f64>) -> Option<String> {
+    x.map(|r| format!("{r:.1}x"))
+}
+
+/// Builds the alert for a decision of `rule`.
+pub fn build(
+    rule: &Rule,
+    outcome: &RuleOutcome,
+    decision: &Decision,
+    status: Status,
+    at: Timestamp,
+    sample_request_ids: Vec<String>,
+) -> Alert {
+    let labels: BTreeMap<String, Option<String>> = decision
+        .labels
+        .iter()
+        .map(|(d, v)| (d.name().to_string(), v.clone()))
+        .collect();
+    let explanation = decision.explanation.clone().unwrap_or_default();
+    let contributors: Vec<AlertContributor> = explanation
+        .contributors
+        .iter()
+        .map(|c| AlertContributor {
+            dimension: c.dimension.name().to_string(),
+            value: c.value.clone(),
+            observed_usd: c.observed_usd.as_f64(),
+            baseline_usd: c.baseline_usd.as_f64(),
+            share_of_increase: round4(c.share_of_increase),
+        })
+        .collect();
+    let Drivers {
+        requests,
+        input_tokens_per_request,
+        output_tokens_per_request,
+        cost_per_token,
+    } = explanation.drivers;
+    let round = |x: Option<f64>| x.map(round4);
+    let mut alert = Alert {
+        kind: rule.kind_name().to_string(),
+        rule: rule.name.clone(),
+        severity: rule.severity,
+        status,
+        at: at.to_string(),
+        labels,
+        window_start: ts_text(decision.window.start_ms()),
+        window_end: ts_text(decision.window.end_ms()),
+        observed_usd: decision.observed.cost.as_f64(),
+        baseline_usd: decision.baseline.map(Usd::as_f64),
+        ratio: round(decision.ratio),
+        contributors,
+        unattributed_share: round4(outcome.unattributed_share),
+        unpriced_rows: decision.observed.unpriced_rows,
+        sample_request_ids,
+        dedup_key: dedup_key(&rule.name, &decision.labels),
+        summary: String::new(),
+        requests: decision.observed.requests,
+        limit_usd: decision.limit.map(Usd::as_f64),
+        period: decision.period.clone(),
+        drivers: AlertDrivers {
+            requests: round(requests),
+            input_tokens_per_request: round(input_tokens_per_request),
+            output_tokens_per_request: round(output_tokens_per_request),
+            cost_per_token: round(cost_per_token),
+        },
+        young: decision.young,
+        started_at: None,
+        rule_origin: rule.origin.clone(),
+    };
+    alert.summary = summary(rule, decision, &alert);
+    alert
+}
+
+fn round4(x: f64) -> f64 {
+    (x * 10_000.0).round() / 10_000.0
+}
+
+fn window_words(rule: &Rule, decision: &Decision) -> String {
+    let end = decision.window.end_ts().to_zoned(rule.timezone.clone());
+    let minutes = decision.window.minutes();
+    let span = match minutes {
+        60 => "the hour".to_string(),
+        1440 => "the day".to_string(),
+        m if m % 60 == 0 => format!("the {} hours", m / 60),
+        m => format!("the {m} minutes"),
+    };
+    format!("in {span} to {}", end.strftime("%Y-%m-%d %H:%M %Z"))
+}
+
+/// The alert in words: who, how much, against what, and why.
+fn summary(rule: &Rule, decision: &Decision, alert: &Alert) -> String {
+    let who = describe_series(&decision.labels);
+    let observed = decision.observed.cost;
+    let mut s = match (&rule.kind, alert.status) {
+        (_, Status::Resolved) => {
+            let mut s = format!("Resolved: {who} is back to ${observed}");
+            match (&rule.kind, decision.period.as_deref()) {
+                (RuleKind::Budget { .. }, Some(p)) => s.push_str(&format!(" for {p}")),
+                _ => s.push_str(&format!(" {}", window_words(rule, decision))),
+            }
+            s.push('.');
+            return s;
+        }
+        (RuleKind::Spike(_), _) => {
+            let base = decision.baseline.unwrap_or_default();
+            let vs = match decision.ratio {
+                Some(r) => format!("{r:.1}x the usual ${base}"),
+                None => "where it usually spends nothing".to_string(),
+            };
+            if decision.young {
+                format!(
+                    "{who} spent ${observed} {}, a new series with little history ({vs})",
+                    window_words(rule, decision)
+                )
+            } else {
+                format!(
+                    "{who} spent ${observed} {}, {vs}",
+                    window_words(rule, decision)
+                )
+            }
+        }
+        (RuleKind::Threshold { limit, .. }, _) => {
+            format!(
+                "{who} spent ${observed} {}, reaching the limit of ${limit}",
+                window_words(rule, decision)
+            )
+        }
+        (RuleKind::Budget { period, limit }, _) => {
+            let p = format!("{period:?}").to_lowercase();
+            format!(
+                "{who} spent ${observed} in {} {}, reaching the {p} budget of ${limit}",
+                decision.period.as_deref().unwrap_or("the period"),
+                rule.timezone.iana_name().unwrap_or("local time"),
+            )
+        }
+    };
+    s.push('.');
+    if let Some(top) = alert.contributors.first() {
+        let mut named: Vec<String> = Vec::new();
+        for c in alert.contributors.iter().take(3) {
+            named.push(format!(
+                "{} ({} of the increase)",
+                describe_value(c),
+                pct(c.share_of_increase)
+            ));
+        }
+        let _ = top;
+        s.push_str(&format!(" Carried by {}.", named.join(", ")));
+    }
+    let d = &alert.drivers;
+    let drivers: Vec<String> = [
+        ("requests", times(d.requests)),
+        (
+            "input tokens per request",
+            times(d.input_tokens_per_request),
+        ),
+        (
+            "output tokens per request",
+            times(d.output_tokens_per_request),
+        ),
+        ("price per token", times(d.cost_per_token)),
+    ]
+    .into_iter()
+    .filter_map(|(name, v)| v.map(|v| format!("{name} {v}")))
+    .collect();
+    if !drivers.is_empty() {
+        s.push_str(&format!(
+            " Against the usual window: {}.",
+            drivers.join(", ")
+        ));
+    }
+    if alert.unattributed_share > 0.0 {
+        s.push_str(&format!(
+            " {} of the spend in the window had no tenant.",
+            pct(alert.unattributed_share)
+        ));
+    }
+    if alert.unpriced_rows > 0 {
+        s.push_str(&format!(
+            " {} rows had no price and are not counted in these figures.",
+            alert.unpriced_rows
+        ));
+    }
+    if !alert.sample_request_ids.is_empty() {
+        s.push_str(&format!(
+            " Requests: {}.",
+            alert.sample_request_ids.join(", ")
+        ));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dedup_keys_are_stable_and_distinguish_no_value() {
+        let a = dedup_key("r", &[(Dimension::Tenant, Some("acme".into()))]);
+        let b = dedup_key("r", &[(Dimension::Tenant, Some("acme".into()))]);
+        let none = dedup_key("r", &[(Dimension::Tenant, None)]);
+        let empty_name = dedup_key("r", &[(Dimension::Tenant, Some(String::new()))]);
+        assert_eq!(a, b);
+        assert_eq!(a.len(), 24);
+        assert_ne!(a, none);
+        assert_ne!(none, empty_name);
+        assert_ne!(
+            a,
+            dedup_key("other", &[(Dimension::Tenant, Some("acme".into()))])
+        );
+    }
+}

@@ -1,0 +1,314 @@
+//! The commands. Each is a few lines over the library; errors gain their context here.
+
+use crate::config::Config;
+use crate::cycle;
+use crate::notify::outbox::Deliverer;
+use crate::notify::{self, Channel};
+use crate::price::PriceTable;
+use crate::source::jsonl;
+use crate::store::{IngestReport, Store, StoreHistory};
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use jiff::Timestamp;
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "spendpager",
+    version,
+    about = "Pages someone when LLM spend spikes, and names who caused it"
+)]
+pub struct Cli {
+    /// The configuration file.
+    #[arg(long, short, global = true, env = "SPENDPAGER_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Store cost rows from files (or - for standard input) and report what happened.
+    Ingest {
+        /// The source the rows are stored under (their identity is source and request id).
+        #[arg(long, default_value = "cli")]
+        source: String,
+        /// Print the report as one JSON object.
+        #[arg(long)]
+        json: bool,
+        #[arg(required = true)]
+        files: Vec<String>,
+    },
+    /// One evaluation cycle at an instant; prints its notifications as JSON lines.
+    Evaluate {
+        /// The instant, RFC 3339 (default: now).
+        #[arg(long)]
+        at: Option<String>,
+        /// Decide and print, but record nothing and send nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Replay the schedule over stored history and print what would have been sent.
+    Backtest {
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        to: String,
+        #[arg(long)]
+        rule: Option<String>,
+    },
+    /// Check the configuration and rules.
+    Rules {
+        #[command(subcommand)]
+        action: RulesAction,
+    },
+    /// Run the daemon.
+    Run,
+    /// Backtest the bundled rules over the bundled real sample; needs no configuration.
+    Demo {
+        /// Print the notifications as JSON lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show firing alerts, the outbox, failed deliveries, the last evaluation and sources.
+    Status,
+}
+
+#[derive(Subcommand, Debug)]
+enum RulesAction {
+    /// Validate; exit 0, or non-zero with every error.
+    Check,
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    match dispatch(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
+    let json = std::env::var("SPENDPAGER_LOG_FORMAT").is_ok_and(|v| v == "json");
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn config_path(cli: &Cli) -> anyhow::Result<PathBuf> {
+    match &cli.config {
+        Some(p) => Ok(p.clone()),
+        None if Path::new("spendpager.yaml").exists() => Ok(PathBuf::from("spendpager.yaml")),
+        None => bail!(
+            "no configuration: pass --config FILE or set SPENDPAGER_CONFIG (or try `spendpager demo`)"
+        ),
+    }
+}
+
+fn load_config(cli: &Cli) -> anyhow::Result<Config> {
+    let path = config_path(cli)?;
+    Config::load(&path).map_err(|e| anyhow::anyhow!("invalid configuration:\n{e}"))
+}
+
+fn prices(config: &Config) -> anyhow::Result<PriceTable> {
+    Ok(match &config.prices {
+        Some(p) => PriceTable::with_overrides(p)?,
+        None => PriceTable::bundled(),
+    })
+}
+
+/// Reads `now`, RFC 3339, or a plain date (midnight UTC).
+pub fn parse_instant(text: &str) -> anyhow::Result<Timestamp> {
+    if text == "now" {
+        return Ok(Timestamp::now());
+    }
+    if let Ok(t) = text.parse::<Timestamp>() {
+        return Ok(t);
+    }
+    if let Ok(d) = text.parse::<jiff::civil::Date>() {
+        return Ok(d.to_zoned(jiff::tz::TimeZone::UTC)?.timestamp());
+    }
+    bail!("`{text}` is not a time: use RFC 3339 with an offset, like 2025-03-10T14:00:00Z")
+}
+
+fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    let mut out = std::io::stdout().lock();
+    match &cli.command {
+        Command::Demo { json } => {
+            crate::demo::run(*json, &mut out)?;
+        }
+        Command::Rules {
+            action: RulesAction::Check,
+        } => {
+            let path = config_path(&cli)?;
+            match Config::load(&path) {
+                Ok(c) => {
+                    writeln!(
+                        out,
+                        "ok: {} rules, {} channels, {} sources in {} files",
+                        c.rules.len(),
+                        c.channels.len(),
+                        c.sources.len(),
+                        c.files.len()
+                    )?;
+                }
+                Err(errors) => {
+                    for e in &errors.0 {
+                        eprintln!("{e}");
+                    }
+                    eprintln!("{} error(s)", errors.0.len());
+                    return Ok(ExitCode::from(1));
+                }
+            }
+        }
+        Command::Ingest {
+            source,
+            json,
+            files,
+        } => {
+            let config = load_config(&cli)?;
+            let prices = prices(&config)?;
+            let mut store = Store::open(&config.store)?;
+            let mut report = IngestReport::default();
+            for f in files {
+                report.merge(jsonl::ingest_once(&mut store, &prices, source, f)?);
+            }
+            if *json {
+                writeln!(out, "{}", serde_json::to_string(&report)?)?;
+            } else {
+                print_ingest(&mut out, &report)?;
+            }
+        }
+        Command::Evaluate { at, dry_run } => {
+            let config = load_config(&cli)?;
+            let at = match at {
+                Some(t) => parse_instant(t)?,
+                None => Timestamp::now(),
+            };
+            let mut store = Store::open(&config.store)?;
+            let mut history = StoreHistory::new();
+            let notes = cycle::run_cycle(&config, &mut store, &mut history, at, *dry_run)?;
+            for n in &notes {
+                writeln!(out, "{}", serde_json::to_string(&n.alert)?)?;
+            }
+            out.flush()?;
+            if !dry_run {
+                let stats = deliver_now(&config, store)?;
+                if stats.left > 0 || stats.failed > 0 {
+                    eprintln!(
+                        "delivery: {} delivered, {} failed for good, {} still queued for the next cycle",
+                        stats.delivered, stats.failed, stats.left
+                    );
+                }
+            }
+        }
+        Command::Backtest { from, to, rule } => {
+            let config = load_config(&cli)?;
+            let (from, to) = (parse_instant(from)?, parse_instant(to)?);
+            if to <= from {
+                bail!("--to must be after --from");
+            }
+            let store = Store::open(&config.store)?;
+            let report = crate::backtest::run(&config, &store, from, to, rule.as_deref())?;
+            for a in &report.notifications {
+                writeln!(out, "{}", serde_json::to_string(a)?)?;
+            }
+            eprintln!("backtest {from} to {to}: {} cycles", report.cycles);
+            for (name, t) in &report.per_rule {
+                eprintln!(
+                    "  {name}: {} notifications ({} firing, {} resolved) over {} series",
+                    t.notifications,
+                    t.firing,
+                    t.resolved,
+                    t.series.len()
+                );
+            }
+        }
+        Command::Run => {
+            let path = config_path(&cli)?;
+            let config =
+                Config::load(&path).map_err(|e| anyhow::anyhow!("invalid configuration:\n{e}"))?;
+            let rt = tokio::runtime::Runtime::new()?;
+            rt.block_on(crate::daemon::run(path, config))?;
+        }
+        Command::Status => {
+            let config = load_config(&cli)?;
+            let store = Store::open(&config.store)?;
+            crate::status::print(&config, &store, &mut out)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Delivers what the cycle queued, within the configured deadline.
+fn deliver_now(
+    config: &Config,
+    store: Store,
+) -> anyhow::Result<crate::notify::outbox::DeliveryStats> {
+    let channels: HashMap<String, Arc<dyn Channel>> = config
+        .channels
+        .iter()
+        .map(|(n, c)| (n.clone(), notify::channel(c)))
+        .collect();
+    let mut deliverer = Deliverer::new(channels, config.delivery.clone());
+    deliverer.console_already_printed = true;
+    let store = Arc::new(Mutex::new(store));
+    let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
+    rt.block_on(deliverer.deliver(
+        &store,
+        Instant::now() + config.delivery.cycle_deadline.as_std(),
+    ))
+}
+
+fn print_ingest(out: &mut dyn Write, r: &IngestReport) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "stored {} rows (${} priced), {} duplicates, {} conflicts, {} set aside",
+        r.stored,
+        r.priced_usd,
+        r.duplicates,
+        r.conflicts,
+        r.set_aside.len()
+    )?;
+    if r.without_request_id > 0 {
+        writeln!(
+            out,
+            "{} stored rows had no request id: their identity is their content and position in the file",
+            r.without_request_id
+        )?;
+    }
+    for a in r.set_aside.iter().take(50) {
+        writeln!(
+            out,
+            "  set aside {}:{} ({}): {}",
+            a.file, a.line, a.kind, a.reason
+        )?;
+    }
+    if r.set_aside.len() > 50 {
+        writeln!(out, "  … and {} more", r.set_aside.len() - 50)?;
+    }
+    for (model, n) in &r.unpriced_by_model {
+        writeln!(
+            out,
+            "unpriced: {n} rows of model {model} have no cost and no price; their spend is not counted"
+        )?;
+    }
+    Ok(())
+}

@@ -1,0 +1,765 @@
+//! The configuration: one YAML file (and a folder of rule files), read into a raw model that
+//! refuses unknown keys, then validated once into the typed model that the daemon, `rules
+//! check` and the backtest all share. Every error names the file, line, column and field.
+
+mod raw;
+mod rule;
+pub mod units;
+
+pub use raw::{ChannelKindName, Period, Seasonality, Severity, SourceKindName};
+pub use rule::{Rule, RuleKind, SpikeRule};
+
+use crate::money::Usd;
+use crate::row::Dimension;
+use crate::schedule::Schedule;
+use crate::secret::Secret;
+use jiff::tz::TimeZone;
+use raw::{RawChannel, RawConfig, RawRule, RawRulesFile, RawSource};
+use serde_saphyr::Spanned;
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use units::Dur;
+
+/// The whole validated configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub store: PathBuf,
+    pub timezone: TimeZone,
+    pub schedule: Schedule,
+    /// Windows are judged this long after they close, so late rows are in.
+    pub delay: Dur,
+    pub poll_interval: Dur,
+    pub prices: Option<PathBuf>,
+    pub sources: Vec<SourceConfig>,
+    pub channels: BTreeMap<String, ChannelConfig>,
+    pub rules: Vec<Rule>,
+    pub delivery: DeliveryConfig,
+    /// Files the configuration was read from, for reload and messages.
+    pub files: Vec<PathBuf>,
+}
+
+#[derive(Clone, Debug)]
+pub enum SourceConfig {
+    Jsonl {
+        name: String,
+        pattern: String,
+    },
+    SqliteTable {
+        name: String,
+        path: PathBuf,
+        table: String,
+        cursor: Option<String>,
+        columns: BTreeMap<String, String>,
+        ts_format: TsFormat,
+    },
+}
+
+impl SourceConfig {
+    pub fn name(&self) -> &str {
+        match self {
+            SourceConfig::Jsonl { name, .. } | SourceConfig::SqliteTable { name, .. } => name,
+        }
+    }
+}
+
+/// How an application's table stores its timestamps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TsFormat {
+    Rfc3339,
+    UnixSeconds,
+    UnixMillis,
+}
+
+#[derive(Clone, Debug)]
+pub struct ChannelConfig {
+    pub name: String,
+    pub kind: ChannelKind,
+    pub timeout: Dur,
+    pub send_resolved: bool,
+}
+
+#[derive(Clone, Debug)]
+pub enum ChannelKind {
+    Console,
+    Webhook { url: Secret },
+    Slack { url: Secret },
+}
+
+#[derive(Clone, Debug)]
+pub struct DeliveryConfig {
+    pub fallback: Option<String>,
+    pub initial_backoff: Dur,
+    pub max_backoff: Dur,
+    pub cycle_deadline: Dur,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        DeliveryConfig {
+            fallback: None,
+            initial_backoff: Dur(1),
+            max_backoff: Dur::minutes(5),
+            cycle_deadline: Dur(30),
+        }
+    }
+}
+
+/// One problem in the configuration, located.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    pub line: Option<u64>,
+    pub column: Option<u64>,
+    pub field: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+            if let Some(col) = self.column {
+                write!(f, ":{col}")?;
+            }
+        }
+        if !self.field.is_empty() {
+            write!(f, ": {}", self.field)?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// Every problem found; loading never stops at the first.
+#[derive(Clone, Debug)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+/// Collects errors for one file while validating it.
+struct Problems<'a> {
+    file: &'a Path,
+    errors: &'a mut Vec<ConfigError>,
+}
+
+impl Problems<'_> {
+    fn at<T>(&mut self, span: &Spanned<T>, field: impl Into<String>, message: impl Into<String>) {
+        self.errors.push(ConfigError {
+            file: self.file.to_path_buf(),
+            line: Some(span.referenced.line()),
+            column: Some(span.referenced.column()),
+            field: field.into(),
+            message: message.into(),
+        });
+    }
+
+    fn file_level(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        self.errors.push(ConfigError {
+            file: self.file.to_path_buf(),
+            line: None,
+            column: None,
+            field: field.into(),
+            message: message.into(),
+        });
+    }
+}
+
+fn yaml_error(file: &Path, e: &serde_saphyr::Error) -> ConfigError {
+    let loc = e.location();
+    // The message carries a snippet of the file; keep its first line, the location is ours.
+    let text = e.to_string();
+    let message = text.lines().next().unwrap_or("invalid YAML").to_string();
+    ConfigError {
+        file: file.to_path_buf(),
+        line: loc.map(|l| l.line()),
+        column: loc.map(|l| l.column()),
+        field: String::new(),
+        message,
+    }
+}
+
+impl Config {
+    /// Reads and validates a configuration file and the rule files it names.
+    pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigErrors(vec![ConfigError {
+                file: path.to_path_buf(),
+                line: None,
+                column: None,
+                field: String::new(),
+                message: format!("cannot read: {e}"),
+            }])
+        })?;
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Config::from_yaml(path, &text, &base, &[])
+    }
+
+    /// Builds a configuration from YAML text. `extra_rules` are (file name, text) pairs read
+    /// as rule files, as the demo does with its bundled rules.
+    pub fn from_yaml(
+        path: &Path,
+        text: &str,
+        base: &Path,
+        extra_rules: &[(&str, &str)],
+    ) -> Result<Config, ConfigErrors> {
+        let mut errors = Vec::new();
+        let raw: RawConfig = match serde_saphyr::from_str(text) {
+            Ok(raw) => raw,
+            Err(e) => return Err(ConfigErrors(vec![yaml_error(path, &e)])),
+        };
+        let resolve = |p: &Path| {
+            if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                base.join(p)
+            }
+        };
+        let mut files = vec![path.to_path_buf()];
+
+        let timezone = raw.timezone.map(|z| z.0).unwrap_or(TimeZone::UTC);
+        let mut p = Problems {
+            file: path,
+            errors: &mut errors,
+        };
+        let schedule = match &raw.schedule {
+            Some(s) => match Schedule::parse(&s.value, timezone.clone()) {
+                Ok(s) => Some(s),
+                Err(m) => {
+                    p.at(s, "schedule", m);
+                    None
+                }
+            },
+            None => Some(Schedule::parse("*/5 * * * *", timezone.clone()).expect("default")),
+        };
+
+        let mut sources = Vec::new();
+        let mut names = HashSet::new();
+        for s in &raw.sources {
+            if !names.insert(s.value.name.clone()) {
+                p.at(
+                    s,
+                    "sources.name",
+                    format!("source `{}` is defined twice", s.value.name),
+                );
+            }
+            if let Some(src) = validate_source(s, &resolve, &mut p) {
+                sources.push(src);
+            }
+        }
+
+        let mut channels = BTreeMap::new();
+        for (name, c) in &raw.channels {
+            if let Some(ch) = validate_channel(name, c, &resolve, &mut p) {
+                channels.insert(name.clone(), ch);
+            }
+        }
+        let known: HashSet<&str> = raw.channels.keys().map(String::as_str).collect();
+
+        let mut delivery = DeliveryConfig::default();
+        if let Some(d) = &raw.delivery {
+            if let Some(f) = &d.fallback {
+                if !known.contains(f.as_str()) {
+                    p.file_level("delivery.fallback", format!("no channel named `{f}`"));
+                }
+                delivery.fallback = Some(f.clone());
+            }
+            delivery.initial_backoff = d.initial_backoff.unwrap_or(delivery.initial_backoff);
+            delivery.max_backoff = d.max_backoff.unwrap_or(delivery.max_backoff);
+            delivery.cycle_deadline = d.cycle_deadline.unwrap_or(delivery.cycle_deadline);
+        }
+
+        let mut rules = Vec::new();
+        let mut rule_names: HashSet<String> = HashSet::new();
+        validate_rules(
+            &raw.rules,
+            &timezone,
+            &known,
+            &mut rule_names,
+            &mut rules,
+            &mut p,
+        );
+
+        if let Some(dir) = &raw.rules_dir {
+            let dir = resolve(dir);
+            match rule_files(&dir) {
+                Ok(list) => {
+                    for file in list {
+                        files.push(file.clone());
+                        match std::fs::read_to_string(&file) {
+                            Ok(text) => read_rules_file(
+                                &file,
+                                &text,
+                                &timezone,
+                                &known,
+                                &mut rule_names,
+                                &mut rules,
+                                p.errors,
+                            ),
+                            Err(e) => p.file_level(
+                                "rules_dir",
+                                format!("cannot read {}: {e}", file.display()),
+                            ),
+                        }
+                    }
+                }
+                Err(e) => p.file_level("rules_dir", format!("cannot list {}: {e}", dir.display())),
+            }
+        }
+        for (name, text) in extra_rules {
+            read_rules_file(
+                Path::new(name),
+                text,
+                &timezone,
+                &known,
+                &mut rule_names,
+                &mut rules,
+                &mut errors,
+            );
+        }
+
+        if !errors.is_empty() {
+            return Err(ConfigErrors(errors));
+        }
+        Ok(Config {
+            store: resolve(&raw.store.unwrap_or_else(|| PathBuf::from("spendpager.db"))),
+            timezone,
+            schedule: schedule.expect("no errors means the schedule parsed"),
+            delay: raw.delay.unwrap_or(Dur::minutes(2)),
+            poll_interval: raw.poll_interval.unwrap_or(Dur(30)),
+            prices: raw.prices.as_deref().map(resolve),
+            sources,
+            channels,
+            rules,
+            delivery,
+            files,
+        })
+    }
+
+    pub fn rule(&self, name: &str) -> Option<&Rule> {
+        self.rules.iter().find(|r| r.name == name)
+    }
+}
+
+/// The `*.yaml` and `*.yml` files of a rules folder, in name order.
+fn rule_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+fn read_rules_file(
+    file: &Path,
+    text: &str,
+    timezone: &TimeZone,
+    known: &HashSet<&str>,
+    names: &mut HashSet<String>,
+    rules: &mut Vec<Rule>,
+    errors: &mut Vec<ConfigError>,
+) {
+    match serde_saphyr::from_str::<RawRulesFile>(text) {
+        Ok(raw) => {
+            let mut p = Problems { file, errors };
+            validate_rules(&raw.rules, timezone, known, names, rules, &mut p);
+        }
+        Err(e) => errors.push(yaml_error(file, &e)),
+    }
+}
+
+fn validate_source(
+    s: &Spanned<RawSource>,
+    resolve: &dyn Fn(&Path) -> PathBuf,
+    p: &mut Problems<'_>,
+) -> Option<SourceConfig> {
+    let raw = &s.value;
+    let field = |f: &str| format!("sources[{}].{f}", raw.name);
+    match raw.kind {
+        SourceKindName::Jsonl => {
+            for (set, key) in [
+                (raw.table.is_some(), "table"),
+                (raw.cursor.is_some(), "cursor"),
+                (!raw.columns.is_empty(), "columns"),
+                (raw.ts_format.is_some(), "ts_format"),
+            ] {
+                if set {
+                    p.at(s, field(key), "is only for kind sqlite_table");
+                }
+            }
+            let pattern = resolve(Path::new(&raw.path)).to_string_lossy().into_owned();
+            if let Err(e) = glob::Pattern::new(&pattern) {
+                p.at(s, field("path"), format!("not a valid glob: {e}"));
+                return None;
+            }
+            Some(SourceConfig::Jsonl {
+                name: raw.name.clone(),
+                pattern,
+            })
+        }
+        SourceKindName::SqliteTable => {
+            let Some(table) = raw.table.clone() else {
+                p.at(s, field("table"), "is required for kind sqlite_table");
+                return None;
+            };
+            let ts_format = match raw.ts_format.as_deref() {
+                None | Some("rfc3339") => TsFormat::Rfc3339,
+                Some("unix_s") => TsFormat::UnixSeconds,
+                Some("unix_ms") => TsFormat::UnixMillis,
+                Some(other) => {
+                    p.at(
+                        s,
+                        field("ts_format"),
+                        format!("`{other}`: use rfc3339, unix_s or unix_ms"),
+                    );
+                    return None;
+                }
+            };
+            for key in raw.columns.keys() {
+                if !crate::source::sqlite_table::FIELDS.contains(&key.as_str()) {
+                    p.at(
+                        s,
+                        field("columns"),
+                        format!(
+                            "`{key}` is not a row field (one of {})",
+                            crate::source::sqlite_table::FIELDS.join(", ")
+                        ),
+                    );
+                }
+            }
+            Some(SourceConfig::SqliteTable {
+                name: raw.name.clone(),
+                path: resolve(Path::new(&raw.path)),
+                table,
+                cursor: raw.cursor.clone(),
+                columns: raw.columns.clone(),
+                ts_format,
+            })
+        }
+    }
+}
+
+fn validate_channel(
+    name: &str,
+    c: &Spanned<RawChannel>,
+    resolve: &dyn Fn(&Path) -> PathBuf,
+    p: &mut Problems<'_>,
+) -> Option<ChannelConfig> {
+    let raw = &c.value;
+    let field = |f: &str| format!("channels.{name}.{f}");
+    let url = || -> Option<Result<Secret, String>> {
+        match (&raw.url_env, &raw.url_file, &raw.url_credential) {
+            (Some(env), None, None) => Some(Secret::from_env(env)),
+            (None, Some(file), None) => Some(Secret::from_file(&resolve(file))),
+            (None, None, Some(cred)) => Some(Secret::from_credential(cred)),
+            (None, None, None) => None,
+            _ => Some(Err(
+                "give only one of url_env, url_file and url_credential".into()
+            )),
+        }
+    };
+    let kind = match raw.kind {
+        ChannelKindName::Console => ChannelKind::Console,
+        ChannelKindName::Webhook | ChannelKindName::Slack => {
+            let secret = match url() {
+                Some(Ok(s)) => s,
+                Some(Err(m)) => {
+                    p.at(c, field("url_env"), m);
+                    return None;
+                }
+                None => {
+                    p.at(
+                        c,
+                        field("url_env"),
+                        "a URL is required: url_env, url_file or url_credential",
+                    );
+                    return None;
+                }
+            };
+            if !secret.expose().starts_with("http://") && !secret.expose().starts_with("https://") {
+                p.at(
+                    c,
+                    field("url_env"),
+                    "the URL must start with http:// or https://",
+                );
+                return None;
+            }
+            if raw.kind == ChannelKindName::Slack {
+                ChannelKind::Slack { url: secret }
+            } else {
+                ChannelKind::Webhook { url: secret }
+            }
+        }
+    };
+    Some(ChannelConfig {
+        name: name.to_string(),
+        kind,
+        timeout: raw.timeout.unwrap_or(Dur(10)),
+        send_resolved: raw.send_resolved.unwrap_or(true),
+    })
+}
+
+fn validate_rules(
+    raws: &[Spanned<RawRule>],
+    timezone: &TimeZone,
+    known: &HashSet<&str>,
+    names: &mut HashSet<String>,
+    rules: &mut Vec<Rule>,
+    p: &mut Problems<'_>,
+) {
+    for r in raws {
+        if let Some(rule) = validate_rule(r, timezone, known, names, p) {
+            rules.push(rule);
+        }
+    }
+}
+
+fn validate_rule(
+    r: &Spanned<RawRule>,
+    timezone: &TimeZone,
+    known: &HashSet<&str>,
+    names: &mut HashSet<String>,
+    p: &mut Problems<'_>,
+) -> Option<Rule> {
+    let raw = &r.value;
+    let name = raw.name.value.clone();
+    let field = |f: &str| format!("rules[{name}].{f}");
+    let before = p.errors.len();
+    if name.trim().is_empty() {
+        p.at(&raw.name, field("name"), "must not be empty");
+    } else if !names.insert(name.clone()) {
+        p.at(
+            &raw.name,
+            field("name"),
+            format!("rule `{name}` is defined twice"),
+        );
+    }
+
+    let mut group_by = Vec::new();
+    for g in &raw.group_by {
+        match Dimension::parse(&g.value) {
+            Some(d) if group_by.contains(&d) => p.at(
+                g,
+                field("group_by"),
+                format!("`{}` is listed twice", g.value),
+            ),
+            Some(d) => group_by.push(d),
+            None => p.at(
+                g,
+                field("group_by"),
+                format!(
+                    "`{}` is not a dimension (tenant, feature, model, provider, user, workflow)",
+                    g.value
+                ),
+            ),
+        }
+    }
+    let mut filter = Vec::new();
+    for (key, values) in &raw.filter {
+        match Dimension::parse(key) {
+            Some(d) => filter.push((d, values.clone().into_vec())),
+            None => p.at(r, field("match"), format!("`{key}` is not a dimension")),
+        }
+    }
+    let mut channels = Vec::new();
+    for c in &raw.channels {
+        if !known.contains(c.value.as_str()) {
+            p.at(
+                c,
+                field("channels"),
+                format!("no channel named `{}`", c.value),
+            );
+        }
+        channels.push(c.value.clone());
+    }
+    if channels.is_empty() {
+        p.at(
+            &raw.name,
+            field("channels"),
+            "at least one channel is required",
+        );
+    }
+
+    let not_for = |p: &mut Problems<'_>, set: bool, key: &str, kind: &str| {
+        if set {
+            p.at(&raw.name, field(key), format!("is not used by kind {kind}"));
+        }
+    };
+    let kind = match raw.kind {
+        raw::RuleKindName::Spike => {
+            not_for(p, raw.limit_usd.is_some(), "limit_usd", "spike");
+            not_for(p, raw.period.is_some(), "period", "spike");
+            let window = required_window(raw, p, &field);
+            let baseline = raw.baseline.as_ref();
+            let threshold = raw.threshold.as_ref();
+            let young = raw.young.as_ref();
+            let spike = SpikeRule {
+                window: window.unwrap_or(Dur::hours(1)),
+                lookback: baseline.and_then(|b| b.lookback).unwrap_or(Dur::days(14)),
+                seasonality: baseline
+                    .and_then(|b| b.seasonality)
+                    .unwrap_or(Seasonality::Daily),
+                sensitivity: threshold.and_then(|t| t.sensitivity).unwrap_or(4.0),
+                min_ratio: threshold.and_then(|t| t.min_ratio).unwrap_or(1.5),
+                min_delta: threshold
+                    .and_then(|t| t.min_delta_usd)
+                    .map(|d| d.0)
+                    .unwrap_or(Usd::from_nanos(1_000_000_000)),
+                min_history: young.and_then(|y| y.min_history).unwrap_or(Dur::days(3)),
+                young_min: young
+                    .and_then(|y| y.min_usd)
+                    .map(|d| d.0)
+                    .unwrap_or(Usd::from_nanos(25_000_000_000)),
+            };
+            if !(spike.sensitivity.is_finite() && spike.sensitivity > 0.0) {
+                p.at(
+                    &raw.name,
+                    field("threshold.sensitivity"),
+                    "must be a number above 0",
+                );
+            }
+            if !(spike.min_ratio.is_finite() && spike.min_ratio >= 1.0) {
+                p.at(
+                    &raw.name,
+                    field("threshold.min_ratio"),
+                    "must be at least 1.0",
+                );
+            }
+            if spike.lookback < spike.window {
+                p.at(
+                    &raw.name,
+                    field("baseline.lookback"),
+                    "must be at least the window",
+                );
+            }
+            let step = match spike.seasonality {
+                Seasonality::Daily => Dur::days(1),
+                Seasonality::Weekly => Dur::days(7),
+                Seasonality::None => spike.window,
+            };
+            if spike.lookback < step {
+                p.at(
+                    &raw.name,
+                    field("baseline.lookback"),
+                    format!(
+                        "{} holds no comparable window for seasonality {:?}",
+                        spike.lookback, spike.seasonality
+                    )
+                    .to_lowercase(),
+                );
+            }
+            RuleKind::Spike(spike)
+        }
+        raw::RuleKindName::Threshold => {
+            for (set, key) in [
+                (raw.baseline.is_some(), "baseline"),
+                (raw.threshold.is_some(), "threshold"),
+                (raw.young.is_some(), "young"),
+                (raw.period.is_some(), "period"),
+            ] {
+                not_for(p, set, key, "threshold");
+            }
+            let window = required_window(raw, p, &field);
+            let limit = required_limit(raw, p, &field);
+            RuleKind::Threshold {
+                window: window.unwrap_or(Dur::hours(1)),
+                limit: limit.unwrap_or(Usd::ZERO),
+            }
+        }
+        raw::RuleKindName::Budget => {
+            for (set, key) in [
+                (raw.baseline.is_some(), "baseline"),
+                (raw.threshold.is_some(), "threshold"),
+                (raw.young.is_some(), "young"),
+                (raw.window.is_some(), "window"),
+            ] {
+                not_for(p, set, key, "budget");
+            }
+            let limit = required_limit(raw, p, &field);
+            let period = raw.period.unwrap_or_else(|| {
+                p.at(
+                    &raw.name,
+                    field("period"),
+                    "is required for kind budget (day, week or month)",
+                );
+                Period::Day
+            });
+            RuleKind::Budget {
+                period,
+                limit: limit.unwrap_or(Usd::ZERO),
+            }
+        }
+    };
+    if p.errors.len() > before {
+        return None;
+    }
+    Some(Rule {
+        name,
+        kind,
+        group_by,
+        filter,
+        pending_for: raw.pending_for.unwrap_or(Dur(0)),
+        repeat: raw.repeat.unwrap_or(Dur::hours(4)),
+        severity: raw.severity.unwrap_or(Severity::Page),
+        channels,
+        timezone: raw
+            .timezone
+            .as_ref()
+            .map(|z| z.0.clone())
+            .unwrap_or_else(|| timezone.clone()),
+        origin: format!("{}:{}", p.file.display(), raw.name.referenced.line()),
+    })
+}
+
+fn required_window(
+    raw: &RawRule,
+    p: &mut Problems<'_>,
+    field: &dyn Fn(&str) -> String,
+) -> Option<Dur> {
+    match raw.window {
+        None => {
+            p.at(&raw.name, field("window"), "is required");
+            None
+        }
+        Some(w) if w.seconds() < 60 || w.seconds() % 60 != 0 => {
+            p.at(
+                &raw.name,
+                field("window"),
+                format!("{w} must be a whole number of minutes"),
+            );
+            None
+        }
+        Some(w) => Some(w),
+    }
+}
+
+fn required_limit(
+    raw: &RawRule,
+    p: &mut Problems<'_>,
+    field: &dyn Fn(&str) -> String,
+) -> Option<Usd> {
+    match raw.limit_usd {
+        Some(l) if l.0 > Usd::ZERO => Some(l.0),
+        Some(_) => {
+            p.at(&raw.name, field("limit_usd"), "must be above 0");
+            None
+        }
+        None => {
+            p.at(&raw.name, field("limit_usd"), "is required");
+            None
+        }
+    }
+}

@@ -1,0 +1,170 @@
+//! The configuration exactly as written in YAML. Unknown keys are refused here; meaning is
+//! checked in `validate`, which turns these into the typed model.
+
+use super::units::{Dollars, Dur, OneOrMany, Zone};
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub store: Option<PathBuf>,
+    pub timezone: Option<Zone>,
+    pub schedule: Option<Spanned<String>>,
+    pub delay: Option<Dur>,
+    pub poll_interval: Option<Dur>,
+    pub prices: Option<PathBuf>,
+    #[serde(default)]
+    pub sources: Vec<Spanned<RawSource>>,
+    #[serde(default)]
+    pub channels: BTreeMap<String, Spanned<RawChannel>>,
+    pub rules_dir: Option<PathBuf>,
+    #[serde(default)]
+    pub rules: Vec<Spanned<RawRule>>,
+    pub delivery: Option<RawDelivery>,
+}
+
+/// A rules file: only `rules:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRulesFile {
+    #[serde(default)]
+    pub rules: Vec<Spanned<RawRule>>,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceKindName {
+    Jsonl,
+    SqliteTable,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSource {
+    pub name: String,
+    pub kind: SourceKindName,
+    /// jsonl: a file or glob; sqlite_table: the database file.
+    pub path: String,
+    pub table: Option<String>,
+    /// sqlite_table: a column that only grows; `rowid` when absent.
+    pub cursor: Option<String>,
+    /// sqlite_table: row field -> column name.
+    #[serde(default)]
+    pub columns: BTreeMap<String, String>,
+    /// sqlite_table: how `ts` is stored: `rfc3339` (default), `unix_s` or `unix_ms`.
+    pub ts_format: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ChannelKindName {
+    Console,
+    Webhook,
+    Slack,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawChannel {
+    pub kind: ChannelKindName,
+    pub url_env: Option<String>,
+    pub url_file: Option<PathBuf>,
+    pub url_credential: Option<String>,
+    pub timeout: Option<Dur>,
+    /// Send resolved notifications too (default: on).
+    pub send_resolved: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDelivery {
+    /// Where a notification goes when its channel refuses it for good.
+    pub fallback: Option<String>,
+    /// First retry pause; it doubles per attempt, with jitter.
+    pub initial_backoff: Option<Dur>,
+    pub max_backoff: Option<Dur>,
+    /// How long one cycle keeps retrying before leaving the rest queued for the next.
+    pub cycle_deadline: Option<Dur>,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RuleKindName {
+    Spike,
+    Threshold,
+    Budget,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Seasonality {
+    None,
+    Daily,
+    Weekly,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Period {
+    Hour,
+    Day,
+    Week,
+    Month,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Info,
+    Warn,
+    Page,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBaseline {
+    pub lookback: Option<Dur>,
+    pub seasonality: Option<Seasonality>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawThreshold {
+    pub sensitivity: Option<f64>,
+    pub min_ratio: Option<f64>,
+    pub min_delta_usd: Option<Dollars>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawYoung {
+    pub min_history: Option<Dur>,
+    pub min_usd: Option<Dollars>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRule {
+    pub name: Spanned<String>,
+    pub kind: RuleKindName,
+    #[serde(default)]
+    pub group_by: Vec<Spanned<String>>,
+    #[serde(default, rename = "match")]
+    pub filter: BTreeMap<String, OneOrMany>,
+    pub window: Option<Dur>,
+    pub baseline: Option<RawBaseline>,
+    pub threshold: Option<RawThreshold>,
+    pub young: Option<RawYoung>,
+    #[serde(rename = "for")]
+    pub pending_for: Option<Dur>,
+    pub repeat: Option<Dur>,
+    pub severity: Option<Severity>,
+    #[serde(default)]
+    pub channels: Vec<Spanned<String>>,
+    pub limit_usd: Option<Dollars>,
+    pub period: Option<Period>,
+    pub timezone: Option<Zone>,
+}

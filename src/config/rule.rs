@@ -1,0 +1,71 @@
+//! Alert rules, typed and validated: what the evaluator and the alert book read.
+
+use super::raw::{Period, Seasonality, Severity};
+use super::units::Dur;
+use crate::money::Usd;
+use crate::row::Dimension;
+use jiff::tz::TimeZone;
+
+/// One alert rule.
+#[derive(Clone, Debug)]
+pub struct Rule {
+    pub name: String,
+    pub kind: RuleKind,
+    /// The dimensions whose values make one series; empty means one series for all spend.
+    pub group_by: Vec<Dimension>,
+    /// Only rows whose dimension value is one of these are counted.
+    pub filter: Vec<(Dimension, Vec<String>)>,
+    /// How long the condition must hold before the alert fires.
+    pub pending_for: Dur,
+    /// How long a firing alert stays quiet before it is sent again.
+    pub repeat: Dur,
+    pub severity: Severity,
+    pub channels: Vec<String>,
+    /// Calendar periods are read in this zone.
+    pub timezone: TimeZone,
+    /// Where the rule was written, for messages: `rules/spend.yaml:12`.
+    pub origin: String,
+}
+
+#[derive(Clone, Debug)]
+pub enum RuleKind {
+    /// Spend in the window far above its baseline.
+    Spike(SpikeRule),
+    /// Spend in the trailing window reaches a limit.
+    Threshold { window: Dur, limit: Usd },
+    /// Spend in the current calendar period reaches a limit.
+    Budget { period: Period, limit: Usd },
+}
+
+#[derive(Clone, Debug)]
+pub struct SpikeRule {
+    pub window: Dur,
+    pub lookback: Dur,
+    pub seasonality: Seasonality,
+    /// How many robust standard deviations above the baseline count as a spike.
+    pub sensitivity: f64,
+    /// The window must also be at least this multiple of the baseline.
+    pub min_ratio: f64,
+    /// And at least this much money above it.
+    pub min_delta: Usd,
+    /// A series younger than this is judged by `young_min` alone.
+    pub min_history: Dur,
+    pub young_min: Usd,
+}
+
+impl Rule {
+    pub fn kind_name(&self) -> &'static str {
+        match self.kind {
+            RuleKind::Spike(_) => "spike",
+            RuleKind::Threshold { .. } => "threshold",
+            RuleKind::Budget { .. } => "budget",
+        }
+    }
+
+    /// Whether a row with these dimension values is counted by this rule.
+    pub fn matches<'a>(&self, value: impl Fn(Dimension) -> Option<&'a str>) -> bool {
+        self.filter
+            .iter()
+            .all(|(d, allowed)| value(*d).is_some_and(|v| allowed.iter().any(|a| a == v)))
+    }
+}

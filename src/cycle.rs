@@ -1,0 +1,128 @@
+//! One evaluation cycle: every rule evaluated at one instant, the alert book stepped, and the
+//! notifications routed to their channels. The daemon, `evaluate` and the backtest all run
+//! this same code; they differ only in where the book lives and whether it is written.
+
+use crate::alert::{AlertBook, Notification, Status, model};
+use crate::config::Config;
+use crate::evaluate::{self, RuleOutcome};
+use crate::store::{self, History, NewMessage, Store, StoreHistory};
+use jiff::Timestamp;
+use rusqlite::Connection;
+
+/// How many request ids an alert carries as evidence.
+const SAMPLE_IDS: usize = 5;
+
+/// Evaluates the rules (all, or those `only` names) at `at`. A rule that fails to evaluate is
+/// logged and skipped; the others go on.
+pub fn evaluate_rules(
+    config: &Config,
+    history: &mut dyn History,
+    at: Timestamp,
+    only: Option<&str>,
+) -> Vec<(usize, RuleOutcome)> {
+    let mut out = Vec::new();
+    for (i, rule) in config.rules.iter().enumerate() {
+        if only.is_some_and(|n| n != rule.name) {
+            continue;
+        }
+        match evaluate::evaluate_rule(rule, at, config.delay, history) {
+            Ok(o) => out.push((i, o)),
+            Err(e) => {
+                tracing::error!(rule = %rule.name, error = %e, "rule evaluation failed; skipped this cycle")
+            }
+        }
+    }
+    out
+}
+
+/// Steps the book with the outcomes and builds the alerts that are to be sent, reading
+/// sample request ids through `conn`.
+pub fn step_book(
+    config: &Config,
+    conn: &Connection,
+    book: &mut AlertBook,
+    at: Timestamp,
+    outcomes: &[(usize, RuleOutcome)],
+) -> Vec<Notification> {
+    let mut notes = Vec::new();
+    for (i, outcome) in outcomes {
+        let rule = &config.rules[*i];
+        let mut build = |d: &evaluate::Decision, status: Status| {
+            let samples = if status == Status::Firing {
+                store::sample_request_ids(
+                    conn,
+                    d.window.start_ms(),
+                    d.window.end_ms(),
+                    &d.labels,
+                    &rule.filter,
+                    SAMPLE_IDS,
+                )
+                .unwrap_or_else(|e| {
+                    tracing::warn!(rule = %rule.name, error = %e, "cannot read sample request ids");
+                    Vec::new()
+                })
+            } else {
+                Vec::new()
+            };
+            model::build(rule, outcome, d, status, at, samples)
+        };
+        notes.extend(book.step(rule, at.as_millisecond(), &outcome.decisions, &mut build));
+    }
+    notes
+}
+
+/// One outbox message per notification and channel; resolved notifications skip channels
+/// that do not want them.
+pub fn route(config: &Config, notes: &[Notification]) -> Vec<NewMessage> {
+    let mut messages = Vec::new();
+    for n in notes {
+        let payload = serde_json::to_string(&n.alert).expect("alerts serialise");
+        for c in &n.channels {
+            let wants = config.channels.get(c).is_none_or(|ch| ch.send_resolved);
+            if n.alert.status == Status::Resolved && !wants {
+                continue;
+            }
+            messages.push((
+                c.clone(),
+                n.alert.dedup_key.clone(),
+                n.alert.status.as_str().to_string(),
+                payload.clone(),
+            ));
+        }
+    }
+    messages
+}
+
+/// Runs one cycle of the daemon at `at`: evaluate, then, in one transaction, load the book,
+/// step it, write what changed and queue the notifications. With `dry_run` nothing is written.
+pub fn run_cycle(
+    config: &Config,
+    store: &mut Store,
+    history: &mut StoreHistory,
+    at: Timestamp,
+    dry_run: bool,
+) -> anyhow::Result<Vec<Notification>> {
+    let outcomes = {
+        let mut view = history.view(store)?;
+        evaluate_rules(config, &mut view, at, None)
+    };
+    let notes = if dry_run {
+        let mut book = AlertBook::from_stored(store.load_alerts()?);
+        step_book(config, store.conn(), &mut book, at, &outcomes)
+    } else {
+        store.write(|tx| {
+            let mut book = AlertBook::from_stored(store::load_alerts(tx)?);
+            let notes = step_book(config, tx, &mut book, at, &outcomes);
+            let messages = route(config, &notes);
+            store::commit_cycle(tx, at.as_millisecond(), &book.take_changed(), &messages)?;
+            Ok(notes)
+        })?
+    };
+    let firing = outcomes
+        .iter()
+        .flat_map(|(_, o)| &o.decisions)
+        .filter(|d| d.firing)
+        .count();
+    tracing::info!(at = %at, rules = outcomes.len(), firing, notifications = notes.len(), dry_run, "evaluation cycle");
+    Ok(notes)
+}

@@ -1,0 +1,235 @@
+//! The daemon: polls sources, evaluates on the cron schedule, delivers from the outbox, and
+//! handles signals. SIGHUP reloads the configuration (a broken file keeps the running one);
+//! SIGTERM and SIGINT stop it, after in-flight deliveries drain or a deadline passes.
+//!
+//! The store is used from blocking threads only; the async side waits on them.
+
+use crate::config::Config;
+use crate::cycle;
+use crate::notify::outbox::Deliverer;
+use crate::notify::{self, Channel};
+use crate::price::PriceTable;
+use crate::source::{self, Source};
+use crate::store::{Store, StoreHistory};
+use anyhow::Context;
+use jiff::Timestamp;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::Notify;
+
+/// How long SIGTERM waits for deliveries in flight.
+const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Everything that a reload replaces at once.
+struct Running {
+    config: Config,
+    prices: PriceTable,
+    sources: Vec<Box<dyn Source>>,
+    deliverer: Arc<Deliverer>,
+}
+
+fn build(config: Config) -> anyhow::Result<Running> {
+    let prices = match &config.prices {
+        Some(p) => PriceTable::with_overrides(p)?,
+        None => PriceTable::bundled(),
+    };
+    let sources = config.sources.iter().map(source::build).collect();
+    let channels: HashMap<String, Arc<dyn Channel>> = config
+        .channels
+        .iter()
+        .map(|(n, c)| (n.clone(), notify::channel(c)))
+        .collect();
+    let deliverer = Arc::new(Deliverer::new(channels, config.delivery.clone()));
+    Ok(Running {
+        config,
+        prices,
+        sources,
+        deliverer,
+    })
+}
+
+/// The last fire time at or before `now`, starting from `next`: after a pause the missed
+/// times are skipped, not replayed in a burst.
+fn latest_due(config: &Config, next: Timestamp, now: Timestamp) -> Timestamp {
+    let mut at = next;
+    while let Some(after) = config.schedule.next_after(at) {
+        if after > now {
+            break;
+        }
+        at = after;
+    }
+    at
+}
+
+fn sleep_until(t: Timestamp) -> tokio::time::Sleep {
+    let wait = (t.as_millisecond() - Timestamp::now().as_millisecond()).max(0);
+    tokio::time::sleep(Duration::from_millis(wait as u64))
+}
+
+/// Runs until SIGTERM or SIGINT.
+pub async fn run(config_path: PathBuf, config: Config) -> anyhow::Result<()> {
+    let store_path = config.store.clone();
+    let store = tokio::task::spawn_blocking(move || Store::open(&store_path)).await??;
+    let store = Arc::new(Mutex::new(store));
+    let mut running = build(config)?;
+    let mut history = StoreHistory::new();
+    let wake_delivery = Arc::new(Notify::new());
+    let mut sigterm = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
+    let mut sigint = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
+    let mut sighup = signal(SignalKind::hangup()).context("installing SIGHUP handler")?;
+    tracing::info!(
+        config = %config_path.display(),
+        rules = running.config.rules.len(),
+        sources = running.sources.len(),
+        schedule = running.config.schedule.expr(),
+        "spendpager started"
+    );
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let delivery = {
+        let store = store.clone();
+        let wake = wake_delivery.clone();
+        let deliverer = Arc::new(Mutex::new(running.deliverer.clone()));
+        let handle_deliverer = deliverer.clone();
+        let mut stop = stop_rx.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let d = deliverer.lock().expect("deliverer lock").clone();
+                let deadline = Instant::now() + Duration::from_secs(30);
+                if let Err(e) = d.deliver(&store, deadline).await {
+                    tracing::error!(error = %format!("{e:#}"), "delivery pass failed");
+                }
+                tokio::select! {
+                    _ = wake.notified() => {}
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = stop.changed() => break,
+                }
+            }
+        });
+        (task, handle_deliverer)
+    };
+
+    let mut next_fire = running.config.schedule.next_after(Timestamp::now());
+    let mut poll_tick = tokio::time::interval(
+        running
+            .config
+            .poll_interval
+            .as_std()
+            .max(Duration::from_secs(1)),
+    );
+    loop {
+        let fire = async {
+            match next_fire {
+                Some(t) => sleep_until(t).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = sigterm.recv() => break,
+            _ = sigint.recv() => break,
+            _ = sighup.recv() => {
+                tracing::info!(config = %config_path.display(), "SIGHUP: reloading configuration");
+                match Config::load(&config_path) {
+                    Ok(c) => match build(c) {
+                        Ok(r) => {
+                            running = r;
+                            *delivery.1.lock().expect("deliverer lock") = running.deliverer.clone();
+                            next_fire = running.config.schedule.next_after(Timestamp::now());
+                            tracing::info!(rules = running.config.rules.len(), "configuration reloaded");
+                        }
+                        Err(e) => tracing::error!(error = %format!("{e:#}"), "reload failed; keeping the running configuration"),
+                    },
+                    Err(errors) => {
+                        for e in &errors.0 {
+                            tracing::error!(error = %e, "reload refused; keeping the running configuration");
+                        }
+                    }
+                }
+            }
+            _ = poll_tick.tick() => {
+                poll(&mut running, &store, &mut history).await;
+            }
+            _ = fire => {
+                let due = next_fire.expect("fire only completes when set");
+                let at = latest_due(&running.config, due, Timestamp::now());
+                if at != due {
+                    tracing::warn!(skipped_from = %due, evaluating = %at, "missed fire times during a pause; evaluating the latest only");
+                }
+                poll(&mut running, &store, &mut history).await;
+                let (config, store2) = (running.config.clone(), store.clone());
+                let mut hist = std::mem::take(&mut history);
+                let result = tokio::task::spawn_blocking(move || {
+                    let mut s = store2.lock().expect("store lock");
+                    let r = cycle::run_cycle(&config, &mut s, &mut hist, at, false);
+                    (r, hist)
+                }).await?;
+                history = result.1;
+                match result.0 {
+                    Ok(notes) if !notes.is_empty() => wake_delivery.notify_one(),
+                    Ok(_) => {}
+                    Err(e) => tracing::error!(error = %format!("{e:#}"), at = %at, "evaluation cycle failed"),
+                }
+                next_fire = running.config.schedule.next_after(at.max(Timestamp::now()));
+            }
+        }
+    }
+
+    tracing::info!("stopping: draining deliveries");
+    let _ = stop_tx.send(true);
+    let _ = delivery.0.await;
+    let d = running.deliverer.clone();
+    let drained = d.deliver(&store, Instant::now() + DRAIN_DEADLINE).await;
+    match drained {
+        Ok(stats) => tracing::info!(
+            delivered = stats.delivered,
+            left_queued = stats.left,
+            "stopped"
+        ),
+        Err(e) => tracing::error!(error = %format!("{e:#}"), "drain failed; messages stay queued"),
+    }
+    Ok(())
+}
+
+/// Polls every source once; a failing source is logged and the rest go on.
+async fn poll(running: &mut Running, store: &Arc<Mutex<Store>>, history: &mut StoreHistory) {
+    let sources = std::mem::take(&mut running.sources);
+    let prices = running.prices.clone();
+    let store = store.clone();
+    let (sources, stored) = tokio::task::spawn_blocking(move || {
+        let mut sources = sources;
+        let mut stored = 0;
+        let mut s = store.lock().expect("store lock");
+        for src in sources.iter_mut() {
+            match src.poll(&mut s, &prices) {
+                Ok(r) => {
+                    stored += r.stored;
+                    if r.stored + r.set_aside.len() as u64 > 0 {
+                        tracing::info!(source = src.name(), stored = r.stored, duplicates = r.duplicates,
+                            conflicts = r.conflicts, set_aside = r.set_aside.len(), unpriced = r.unpriced_rows(), "ingested");
+                    }
+                    for a in r.set_aside.iter().take(20) {
+                        tracing::warn!(source = %a.source, file = %a.file, line = a.line, reason = %a.reason, "row set aside");
+                    }
+                }
+                Err(e) => tracing::warn!(source = src.name(), error = %format!("{e:#}"), "source poll failed"),
+            }
+        }
+        (sources, stored)
+    })
+    .await
+    .unwrap_or_else(|e| {
+        tracing::error!(error = %e, "source poll task failed");
+        (Vec::new(), 0)
+    });
+    if sources.is_empty() && !running.config.sources.is_empty() {
+        running.sources = running.config.sources.iter().map(source::build).collect();
+    } else {
+        running.sources = sources;
+    }
+    if stored > 0 {
+        history.invalidate();
+    }
+}

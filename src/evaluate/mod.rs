@@ -1,0 +1,236 @@
+//! The evaluator: for one rule at one instant, which series breach it, and why.
+//!
+//! It is pure: spend comes in through [`History`], decisions go out, and the instant is a
+//! parameter, so the backtest replays exactly what the daemon would have decided. It never
+//! reads the clock and never writes.
+
+pub mod baseline;
+pub mod explain;
+pub mod windows;
+
+use crate::config::{Rule, RuleKind};
+use crate::money::Usd;
+use crate::row::Dimension;
+use crate::store::{ComboId, History, Metrics, Result, WindowAgg};
+use baseline::Baseline;
+use explain::Explanation;
+use jiff::Timestamp;
+use std::collections::HashMap;
+use std::sync::Arc;
+use windows::{Plan, Span};
+
+/// A series: the rule's group_by values, in group_by order; `None` is "no value".
+pub type SeriesKey = Vec<Option<Arc<str>>>;
+
+/// What the evaluator decided for one series.
+#[derive(Clone, Debug)]
+pub struct Decision {
+    pub labels: Vec<(Dimension, Option<String>)>,
+    pub firing: bool,
+    pub window: Span,
+    pub observed: Metrics,
+    /// What the window would usually hold; `None` where the rule has no baseline to speak of.
+    pub baseline: Option<Usd>,
+    /// observed / baseline; `None` when the baseline is zero (never infinity).
+    pub ratio: Option<f64>,
+    /// Robust standard deviations above the baseline (spike rules).
+    pub score: Option<f64>,
+    /// Judged by the young-series rule: too little history for a baseline.
+    pub young: bool,
+    pub limit: Option<Usd>,
+    pub period: Option<String>,
+    /// Filled for firing series only.
+    pub explanation: Option<Explanation>,
+}
+
+/// Everything one rule decided at one instant.
+#[derive(Clone, Debug)]
+pub struct RuleOutcome {
+    pub decisions: Vec<Decision>,
+    pub window: Span,
+    /// Share of the spend the rule watches in the window that has no tenant.
+    pub unattributed_share: f64,
+    pub total_observed: Metrics,
+}
+
+/// One series' rows in one window.
+#[derive(Default, Clone)]
+struct SeriesWindow {
+    total: Metrics,
+    combos: Vec<(ComboId, Metrics)>,
+}
+
+fn group(rule: &Rule, agg: &WindowAgg, history: &dyn History) -> HashMap<SeriesKey, SeriesWindow> {
+    let mut out: HashMap<SeriesKey, SeriesWindow> = HashMap::new();
+    for (id, m) in &agg.entries {
+        let combo = history.combo(*id);
+        if !rule.matches(|d| combo.get(d)) {
+            continue;
+        }
+        let key: SeriesKey = rule
+            .group_by
+            .iter()
+            .map(|d| combo.dims[d.index()].clone())
+            .collect();
+        let s = out.entry(key).or_default();
+        s.total.add(m);
+        s.combos.push((*id, *m));
+    }
+    out
+}
+
+/// Evaluates one rule at `at`, judging windows that closed `delay` earlier.
+pub fn evaluate_rule(
+    rule: &Rule,
+    at: Timestamp,
+    delay: crate::config::units::Dur,
+    history: &mut dyn History,
+) -> Result<RuleOutcome> {
+    let plan = windows::plan(rule, at, delay);
+    let current_agg = history.window(plan.current.start, plan.current.end)?;
+    let past_aggs: Vec<Arc<WindowAgg>> = plan
+        .comparable
+        .iter()
+        .map(|s| history.window(s.start, s.end))
+        .collect::<Result<_>>()?;
+    let history: &dyn History = history;
+    let current = group(rule, &current_agg, history);
+    let past: Vec<HashMap<SeriesKey, SeriesWindow>> =
+        past_aggs.iter().map(|a| group(rule, a, history)).collect();
+
+    let mut total_observed = Metrics::default();
+    let mut unowned = Usd::ZERO;
+    for (id, m) in &current_agg.entries {
+        let combo = history.combo(*id);
+        if rule.matches(|d| combo.get(d)) {
+            total_observed.add(m);
+            if combo.get(Dimension::Tenant).is_none() {
+                unowned += m.cost;
+            }
+        }
+    }
+    let unattributed_share = share(unowned, total_observed.cost);
+
+    let mut decisions = Vec::with_capacity(current.len());
+    for (key, now) in &current {
+        let first_minute = now
+            .combos
+            .iter()
+            .chain(
+                past.iter()
+                    .filter_map(|p| p.get(key))
+                    .flat_map(|s| s.combos.iter()),
+            )
+            .map(|(id, _)| history.combo(*id).first_minute)
+            .min()
+            .unwrap_or(plan.current.start);
+        // Only windows after the series first appeared: before that it did not exist, and
+        // counting those windows as zero would drag its baseline down.
+        let past_for: Vec<Option<&SeriesWindow>> = plan
+            .comparable
+            .iter()
+            .zip(&past)
+            .filter(|(span, _)| span.end > first_minute)
+            .map(|(_, p)| p.get(key))
+            .collect();
+        let mut d = decide(rule, &plan, now, &past_for, first_minute);
+        d.labels = rule
+            .group_by
+            .iter()
+            .zip(key)
+            .map(|(dim, v)| (*dim, v.as_deref().map(str::to_string)))
+            .collect();
+        if d.firing {
+            let past_series: Vec<&[(ComboId, Metrics)]> = past_for
+                .iter()
+                .map(|p| p.map(|s| s.combos.as_slice()).unwrap_or(&[]))
+                .collect();
+            d.explanation = Some(explain::explain(
+                rule,
+                &d,
+                &now.combos,
+                &past_series,
+                history,
+            ));
+        }
+        decisions.push(d);
+    }
+    decisions.sort_by(|a, b| {
+        b.observed
+            .cost
+            .cmp(&a.observed.cost)
+            .then_with(|| a.labels.cmp(&b.labels))
+    });
+    Ok(RuleOutcome {
+        decisions,
+        window: plan.current,
+        unattributed_share,
+        total_observed,
+    })
+}
+
+/// `part / whole`, and 0 when there is no whole.
+pub fn share(part: Usd, whole: Usd) -> f64 {
+    if whole.nanos() <= 0 {
+        0.0
+    } else {
+        part.nanos() as f64 / whole.nanos() as f64
+    }
+}
+
+fn ratio(observed: Usd, baseline: Usd) -> Option<f64> {
+    (baseline.nanos() > 0).then(|| observed.nanos() as f64 / baseline.nanos() as f64)
+}
+
+fn decide(
+    rule: &Rule,
+    plan: &Plan,
+    now: &SeriesWindow,
+    past: &[Option<&SeriesWindow>],
+    first_minute: i64,
+) -> Decision {
+    let observed = now.total;
+    let history: Vec<f64> = past
+        .iter()
+        .map(|p| p.map_or(0.0, |s| s.total.cost.as_f64()))
+        .collect();
+    let base = Baseline::from_history(&history);
+    let baseline_usd = Usd::from_f64(base.location).unwrap_or(Usd::ZERO);
+    let mut d = Decision {
+        labels: Vec::new(),
+        firing: false,
+        window: plan.current,
+        observed,
+        baseline: Some(baseline_usd),
+        ratio: ratio(observed.cost, baseline_usd),
+        score: None,
+        young: false,
+        limit: None,
+        period: plan.period.clone(),
+        explanation: None,
+    };
+    match &rule.kind {
+        RuleKind::Spike(s) => {
+            let age_minutes = plan.current.end - first_minute;
+            d.young = age_minutes < s.min_history.seconds() / 60 || base.samples == 0;
+            if d.young {
+                d.firing = observed.cost >= s.young_min;
+            } else {
+                let score = base.score(observed.cost.as_f64());
+                d.score = Some(score);
+                let delta = observed.cost - baseline_usd;
+                d.firing = score >= s.sensitivity
+                    && delta >= s.min_delta
+                    && d.ratio.is_none_or(|r| r >= s.min_ratio);
+            }
+        }
+        RuleKind::Threshold { limit, .. } | RuleKind::Budget { limit, .. } => {
+            d.limit = Some(*limit);
+            d.firing = observed.cost >= *limit;
+        }
+    }
+    d
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,216 @@
+//! Which minutes a rule looks at: the window it judges and the comparable past windows its
+//! baseline is made of. Calendar periods are local to the rule's zone, and local days are not
+//! always 24 hours (case 05).
+
+use crate::config::{Period, Rule, RuleKind, Seasonality, units::Dur};
+use jiff::tz::TimeZone;
+use jiff::{Timestamp, ToSpan, Zoned};
+
+/// Minutes `[start, end)` since the Unix epoch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Span {
+    pub start: i64,
+    pub end: i64,
+}
+
+impl Span {
+    pub fn start_ms(&self) -> i64 {
+        self.start * 60_000
+    }
+    pub fn end_ms(&self) -> i64 {
+        self.end * 60_000
+    }
+    pub fn start_ts(&self) -> Timestamp {
+        Timestamp::from_millisecond(self.start_ms()).unwrap_or(Timestamp::UNIX_EPOCH)
+    }
+    pub fn end_ts(&self) -> Timestamp {
+        Timestamp::from_millisecond(self.end_ms()).unwrap_or(Timestamp::UNIX_EPOCH)
+    }
+    pub fn minutes(&self) -> i64 {
+        self.end - self.start
+    }
+}
+
+/// What a rule looks at for one evaluation.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub current: Span,
+    /// Past windows, nearest first, that the baseline is made of.
+    pub comparable: Vec<Span>,
+    /// The local calendar period, for budgets: `2026-08-20`, `2026-W34`, `2026-08`.
+    pub period: Option<String>,
+}
+
+/// The last whole minute that is `delay` before `at`: windows end there.
+pub fn judged_until(at: Timestamp, delay: Dur) -> i64 {
+    (at.as_second() - delay.seconds()).div_euclid(60)
+}
+
+/// How many comparable windows at most, whatever the lookback says.
+const MAX_COMPARABLE: i64 = 60;
+
+pub fn plan(rule: &Rule, at: Timestamp, delay: Dur) -> Plan {
+    let end = judged_until(at, delay);
+    match &rule.kind {
+        RuleKind::Spike(s) => {
+            let w = s.window.seconds() / 60;
+            let current = Span {
+                start: end - w,
+                end,
+            };
+            let step = match s.seasonality {
+                Seasonality::Daily => 1440,
+                Seasonality::Weekly => 7 * 1440,
+                Seasonality::None => w,
+            };
+            let count = (s.lookback.seconds() / 60 / step).clamp(0, MAX_COMPARABLE);
+            let comparable = (1..=count)
+                .map(|k| Span {
+                    start: current.start - k * step,
+                    end: current.end - k * step,
+                })
+                .collect();
+            Plan {
+                current,
+                comparable,
+                period: None,
+            }
+        }
+        RuleKind::Threshold { window, .. } => {
+            let current = Span {
+                start: end - window.seconds() / 60,
+                end,
+            };
+            let comparable = (1..=7)
+                .map(|k| Span {
+                    start: current.start - k * 1440,
+                    end: current.end - k * 1440,
+                })
+                .collect();
+            Plan {
+                current,
+                comparable,
+                period: None,
+            }
+        }
+        RuleKind::Budget { period, .. } => {
+            // The period holding the last judged minute, so that a cycle just after midnight
+            // still closes the day before.
+            let last = Timestamp::from_second((end - 1) * 60).unwrap_or(Timestamp::UNIX_EPOCH);
+            let (start, label) = period_start(last, *period, &rule.timezone);
+            let start_min = start.timestamp().as_second().div_euclid(60);
+            let current = Span {
+                start: start_min,
+                end,
+            };
+            let elapsed = end - start_min;
+            let comparable = (1..=3)
+                .filter_map(|k| {
+                    let earlier = shift_period(&start, *period, -k)?;
+                    let s = earlier.timestamp().as_second().div_euclid(60);
+                    Some(Span {
+                        start: s,
+                        end: s + elapsed,
+                    })
+                })
+                .collect();
+            Plan {
+                current,
+                comparable,
+                period: Some(label),
+            }
+        }
+    }
+}
+
+/// The start of the local period holding `t`, and the period's name.
+pub fn period_start(t: Timestamp, period: Period, tz: &TimeZone) -> (Zoned, String) {
+    let z = t.to_zoned(tz.clone());
+    let day_start = |z: &Zoned| z.start_of_day().unwrap_or_else(|_| z.clone());
+    match period {
+        Period::Hour => {
+            let s = z
+                .with()
+                .minute(0)
+                .second(0)
+                .subsec_nanosecond(0)
+                .build()
+                .unwrap_or_else(|_| z.clone());
+            let label = s.strftime("%Y-%m-%dT%H:00").to_string();
+            (s, label)
+        }
+        Period::Day => {
+            let s = day_start(&z);
+            (s.clone(), s.strftime("%Y-%m-%d").to_string())
+        }
+        Period::Week => {
+            let back = z.weekday().to_monday_zero_offset();
+            let monday = z
+                .checked_sub(i64::from(back).days())
+                .unwrap_or_else(|_| z.clone());
+            let s = day_start(&monday);
+            (s.clone(), s.strftime("%G-W%V").to_string())
+        }
+        Period::Month => {
+            let first = z.first_of_month().unwrap_or_else(|_| z.clone());
+            let s = day_start(&first);
+            (s.clone(), s.strftime("%Y-%m").to_string())
+        }
+    }
+}
+
+fn shift_period(start: &Zoned, period: Period, k: i64) -> Option<Zoned> {
+    let span = match period {
+        Period::Hour => k.hours(),
+        Period::Day => k.days(),
+        Period::Week => k.weeks(),
+        Period::Month => k.months(),
+    };
+    start.checked_add(span).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ts(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn case_05_local_days_in_shanghai() {
+        let tz = TimeZone::get("Asia/Shanghai").unwrap();
+        let (s, label) = period_start(ts("2026-08-19T10:00:00Z"), Period::Day, &tz);
+        assert_eq!(s.timestamp(), ts("2026-08-18T16:00:00Z"));
+        assert_eq!(label, "2026-08-19");
+        let (s, label) = period_start(ts("2026-08-19T16:00:00Z"), Period::Day, &tz);
+        assert_eq!(s.timestamp(), ts("2026-08-19T16:00:00Z"));
+        assert_eq!(label, "2026-08-20");
+    }
+
+    #[test]
+    fn case_05_new_york_days_of_25_and_23_hours() {
+        let tz = TimeZone::get("America/New_York").unwrap();
+        let (s, label) = period_start(ts("2025-11-03T04:30:00Z"), Period::Day, &tz);
+        assert_eq!(label, "2025-11-02");
+        assert_eq!(s.timestamp(), ts("2025-11-02T04:00:00Z"));
+        let next = shift_period(&s, Period::Day, 1).unwrap();
+        assert_eq!(next.timestamp(), ts("2025-11-03T05:00:00Z"));
+        let (s, _) = period_start(ts("2025-03-09T12:00:00Z"), Period::Day, &tz);
+        let next = shift_period(&s, Period::Day, 1).unwrap();
+        assert_eq!(
+            next.timestamp().as_second() - s.timestamp().as_second(),
+            23 * 3600
+        );
+    }
+
+    #[test]
+    fn weeks_start_on_monday_and_months_on_the_first() {
+        let (s, label) = period_start(ts("2025-03-06T12:00:00Z"), Period::Week, &TimeZone::UTC);
+        assert_eq!(s.timestamp(), ts("2025-03-03T00:00:00Z"));
+        assert_eq!(label, "2025-W10");
+        let (s, label) = period_start(ts("2025-03-06T12:00:00Z"), Period::Month, &TimeZone::UTC);
+        assert_eq!(s.timestamp(), ts("2025-03-01T00:00:00Z"));
+        assert_eq!(label, "2025-03");
+    }
+}

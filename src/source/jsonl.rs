@@ -1,0 +1,222 @@
+//! JSON-lines files of native rows, read once (`ingest`, `.gz` included) or tailed (the
+//! daemon).
+//!
+//! A tailed file is known by its device and inode, not its name, so a file renamed by log
+//! rotation carries on from where it was; a file that shrank was truncated and is read again
+//! from the start; an inode that now holds different first bytes is a new file. A last line
+//! without its newline is left for the next poll: the writer may be half-way through it.
+
+use super::{BATCH_ROWS, Source};
+use crate::price::PriceTable;
+use crate::row::CostRow;
+use crate::store::{IngestBatch, IngestReport, Position, Store};
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+/// How many bytes identify a file beside its inode.
+const FINGERPRINT_BYTES: usize = 128;
+
+/// Parses JSON lines into a batch: good rows with their positions, bad ones set aside.
+/// `first_line` is the line number of the first line given.
+pub fn parse_lines(batch: &mut IngestBatch, file: &str, text: &str, first_line: u64) {
+    for (i, line) in text.lines().enumerate() {
+        let pos = Position {
+            file: file.to_string(),
+            line: first_line + i as u64,
+        };
+        let trimmed = line.trim();
+        if trimmed.is_empty() {
+            continue;
+        }
+        match CostRow::from_json_line(trimmed) {
+            Ok(row) => batch.rows.push((row, pos)),
+            Err(e) => batch.set_aside(pos, e.to_string(), trimmed),
+        }
+    }
+}
+
+/// Reads a whole file (or `-` for standard input) once, gzip included, and stores it.
+pub fn ingest_once(
+    store: &mut Store,
+    prices: &PriceTable,
+    source: &str,
+    path: &str,
+) -> anyhow::Result<IngestReport> {
+    let (label, reader): (String, Box<dyn Read>) = if path == "-" {
+        ("stdin".into(), Box::new(std::io::stdin().lock()))
+    } else {
+        let p = Path::new(path);
+        let file = std::fs::File::open(p).with_context(|| format!("cannot open {path}"))?;
+        let label = std::fs::canonicalize(p)
+            .unwrap_or_else(|_| p.to_path_buf())
+            .display()
+            .to_string();
+        if path.ends_with(".gz") {
+            (label, Box::new(flate2::read::MultiGzDecoder::new(file)))
+        } else {
+            (label, Box::new(file))
+        }
+    };
+    ingest_reader(store, prices, source, &label, reader)
+}
+
+/// Stores JSON lines from any reader, in batches.
+pub fn ingest_reader(
+    store: &mut Store,
+    prices: &PriceTable,
+    source: &str,
+    label: &str,
+    reader: impl Read,
+) -> anyhow::Result<IngestReport> {
+    let mut report = IngestReport::default();
+    let mut reader = BufReader::with_capacity(1 << 20, reader);
+    let mut line_no = 0u64;
+    let mut buf = String::new();
+    loop {
+        let mut batch = IngestBatch::new(source);
+        let mut lines = 0;
+        while lines < BATCH_ROWS {
+            buf.clear();
+            let n = read_line_lossy(&mut reader, &mut buf)
+                .with_context(|| format!("reading {label}"))?;
+            if n == 0 {
+                break;
+            }
+            line_no += 1;
+            lines += 1;
+            parse_lines(&mut batch, label, &buf, line_no);
+        }
+        if lines == 0 {
+            break;
+        }
+        report.merge(store.ingest(&batch, prices)?);
+    }
+    Ok(report)
+}
+
+/// Reads one line; invalid UTF-8 is replaced rather than failing the whole file, so the row is
+/// set aside by the JSON parser with its line number.
+fn read_line_lossy(reader: &mut impl BufRead, buf: &mut String) -> std::io::Result<usize> {
+    let mut bytes = Vec::new();
+    let n = reader.read_until(b'\n', &mut bytes)?;
+    buf.push_str(&String::from_utf8_lossy(&bytes));
+    Ok(n)
+}
+
+/// Where a tailed file was left.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+struct FileCursor {
+    path: String,
+    offset: u64,
+    line: u64,
+    fingerprint: Vec<u8>,
+}
+
+pub struct JsonlSource {
+    name: String,
+    pattern: String,
+}
+
+impl JsonlSource {
+    pub fn new(name: &str, pattern: &str) -> JsonlSource {
+        JsonlSource {
+            name: name.to_string(),
+            pattern: pattern.to_string(),
+        }
+    }
+
+    fn files(&self) -> anyhow::Result<Vec<PathBuf>> {
+        let mut files: Vec<PathBuf> = glob::glob(&self.pattern)
+            .with_context(|| format!("source {}: bad glob {}", self.name, self.pattern))?
+            .filter_map(Result::ok)
+            .filter(|p| p.is_file() && !p.to_string_lossy().ends_with(".gz"))
+            .collect();
+        files.sort();
+        Ok(files)
+    }
+
+    fn tail(
+        &self,
+        store: &mut Store,
+        prices: &PriceTable,
+        path: &Path,
+    ) -> anyhow::Result<IngestReport> {
+        let mut report = IngestReport::default();
+        let mut file =
+            std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        let meta = file.metadata()?;
+        let key = format!("file:{}:{}", meta.dev(), meta.ino());
+        let mut head = vec![0u8; FINGERPRINT_BYTES.min(meta.len() as usize)];
+        file.read_exact(&mut head)?;
+        let label = path.display().to_string();
+        let mut cursor: FileCursor = store
+            .cursor(&self.name, &key)?
+            .and_then(|v| serde_json::from_str(&v).ok())
+            .unwrap_or_default();
+        let same_file =
+            cursor.fingerprint.len() <= head.len() && head.starts_with(&cursor.fingerprint);
+        if !same_file || meta.len() < cursor.offset {
+            tracing::info!(source = %self.name, file = %label, "file is new or was truncated; reading from the start");
+            cursor = FileCursor::default();
+        }
+        cursor.path = label.clone();
+        cursor.fingerprint = head;
+        if meta.len() == cursor.offset {
+            return Ok(report);
+        }
+        file.seek(SeekFrom::Start(cursor.offset))?;
+        let mut reader = BufReader::with_capacity(1 << 20, file);
+        loop {
+            let mut batch = IngestBatch::new(&self.name);
+            let mut lines = 0;
+            let mut bytes = Vec::new();
+            while lines < BATCH_ROWS {
+                bytes.clear();
+                let n = reader.read_until(b'\n', &mut bytes)?;
+                if n == 0 || bytes.last() != Some(&b'\n') {
+                    break; // end of file, or a line still being written
+                }
+                cursor.offset += n as u64;
+                cursor.line += 1;
+                lines += 1;
+                parse_lines(
+                    &mut batch,
+                    &label,
+                    &String::from_utf8_lossy(&bytes),
+                    cursor.line,
+                );
+            }
+            if lines == 0 {
+                break;
+            }
+            batch
+                .cursors
+                .push((key.clone(), serde_json::to_string(&cursor)?));
+            report.merge(store.ingest(&batch, prices)?);
+        }
+        Ok(report)
+    }
+}
+
+impl Source for JsonlSource {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn poll(&mut self, store: &mut Store, prices: &PriceTable) -> anyhow::Result<IngestReport> {
+        let mut report = IngestReport::default();
+        for path in self.files()? {
+            match self.tail(store, prices, &path) {
+                Ok(r) => report.merge(r),
+                // One unreadable file does not stop the others.
+                Err(e) => {
+                    tracing::warn!(source = %self.name, file = %path.display(), error = %format!("{e:#}"), "cannot read file")
+                }
+            }
+        }
+        Ok(report)
+    }
+}

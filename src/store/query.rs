@@ -1,0 +1,292 @@
+//! Reads for evaluation: spend per rollup combination over a span of minutes, the
+//! combinations themselves, and sample request ids for an alert.
+
+use super::{Result, Store};
+use crate::money::Usd;
+use crate::row::Dimension;
+use rusqlite::params;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Index of a rollup combination (one distinct set of dimension values).
+pub type ComboId = i64;
+
+/// Sums over some rows: what every window, series and contributor is measured in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Metrics {
+    pub rows: u64,
+    pub requests: u64,
+    pub input_tokens: u64,
+    pub cached_input_tokens: u64,
+    pub cache_write_tokens: u64,
+    pub output_tokens: u64,
+    /// Spend of the rows that have a cost.
+    pub cost: Usd,
+    /// Rows with no cost and no price: not in `cost`, and said so wherever `cost` is shown.
+    pub unpriced_rows: u64,
+}
+
+impl Metrics {
+    pub fn add(&mut self, o: &Metrics) {
+        self.rows += o.rows;
+        self.requests += o.requests;
+        self.input_tokens += o.input_tokens;
+        self.cached_input_tokens += o.cached_input_tokens;
+        self.cache_write_tokens += o.cache_write_tokens;
+        self.output_tokens += o.output_tokens;
+        self.cost += o.cost;
+        self.unpriced_rows += o.unpriced_rows;
+    }
+}
+
+/// One distinct combination of dimension values, as rollups key it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Combo {
+    /// Values in [`Dimension::ALL`] order; `None` is "no value" (absent or empty).
+    pub dims: [Option<Arc<str>>; 6],
+    /// The first minute this combination had a row.
+    pub first_minute: i64,
+}
+
+impl Combo {
+    pub fn get(&self, d: Dimension) -> Option<&str> {
+        self.dims[d.index()].as_deref()
+    }
+}
+
+/// Spend per combination over one span of minutes.
+#[derive(Clone, Debug, Default)]
+pub struct WindowAgg {
+    pub entries: Vec<(ComboId, Metrics)>,
+}
+
+/// Where the evaluator reads spend from. The store implements it over rollups; tests
+/// implement it over plain vectors.
+pub trait History {
+    /// Spend per combination over the minutes `[start, end)` (minutes since the epoch).
+    fn window(&mut self, start_minute: i64, end_minute: i64) -> Result<Arc<WindowAgg>>;
+    /// A combination by id; every id a window returns is known.
+    fn combo(&self, id: ComboId) -> &Combo;
+}
+
+/// Window results kept between cycles. Comparable past windows are asked for again every
+/// cycle; they are read once. The cache empties when another process commits to the store
+/// (`PRAGMA data_version`) or when this process ingests (`invalidate`).
+#[derive(Default)]
+pub struct StoreHistory {
+    combos: HashMap<ComboId, Combo>,
+    windows: HashMap<(i64, i64), Arc<WindowAgg>>,
+    data_version: Option<i64>,
+}
+
+const MAX_CACHED_WINDOWS: usize = 50_000;
+
+impl StoreHistory {
+    pub fn new() -> StoreHistory {
+        StoreHistory::default()
+    }
+
+    /// Forgets cached windows; call after this process wrote rows.
+    pub fn invalidate(&mut self) {
+        self.windows.clear();
+    }
+
+    /// A view bound to the store for one cycle.
+    pub fn view<'a>(&'a mut self, store: &'a Store) -> Result<HistoryView<'a>> {
+        let version: i64 = store
+            .conn()
+            .query_row("PRAGMA data_version", [], |r| r.get(0))
+            .map_err(|e| store.err(e))?;
+        if self.data_version != Some(version) {
+            self.windows.clear();
+            self.data_version = Some(version);
+        }
+        Ok(HistoryView { store, cache: self })
+    }
+
+    fn load_combos(&mut self, store: &Store) -> Result<()> {
+        let mut stmt = store
+            .conn()
+            .prepare_cached(
+                "SELECT id, tenant, feature, model, provider, user, workflow, first_minute FROM combos",
+            )
+            .map_err(|e| store.err(e))?;
+        let mut interned: HashMap<String, Arc<str>> = HashMap::new();
+        let mut intern = |s: String| -> Option<Arc<str>> {
+            if s.is_empty() {
+                return None;
+            }
+            Some(
+                interned
+                    .entry(s.clone())
+                    .or_insert_with(|| Arc::from(s))
+                    .clone(),
+            )
+        };
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    [
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, String>(4)?,
+                        r.get::<_, String>(5)?,
+                        r.get::<_, String>(6)?,
+                    ],
+                    r.get::<_, i64>(7)?,
+                ))
+            })
+            .map_err(|e| store.err(e))?;
+        self.combos.clear();
+        for row in rows {
+            let (id, dims, first_minute) = row.map_err(|e| store.err(e))?;
+            let dims = dims.map(&mut intern);
+            self.combos.insert(id, Combo { dims, first_minute });
+        }
+        Ok(())
+    }
+}
+
+/// [`StoreHistory`] bound to a store for one cycle.
+pub struct HistoryView<'a> {
+    store: &'a Store,
+    cache: &'a mut StoreHistory,
+}
+
+impl History for HistoryView<'_> {
+    fn window(&mut self, start: i64, end: i64) -> Result<Arc<WindowAgg>> {
+        if let Some(w) = self.cache.windows.get(&(start, end)) {
+            return Ok(w.clone());
+        }
+        let store = self.store;
+        let mut stmt = store
+            .conn()
+            .prepare_cached(
+                "SELECT combo, sum(rows), sum(requests), sum(input_tokens), sum(cached_input_tokens),
+                    sum(cache_write_tokens), sum(output_tokens), sum(cost_nanos), sum(unpriced_rows)
+                 FROM rollup_minute WHERE minute >= ?1 AND minute < ?2 GROUP BY combo",
+            )
+            .map_err(|e| store.err(e))?;
+        let entries: Vec<(ComboId, Metrics)> = stmt
+            .query_map(params![start, end], |r| {
+                Ok((
+                    r.get(0)?,
+                    Metrics {
+                        rows: r.get::<_, i64>(1)? as u64,
+                        requests: r.get::<_, i64>(2)? as u64,
+                        input_tokens: r.get::<_, i64>(3)? as u64,
+                        cached_input_tokens: r.get::<_, i64>(4)? as u64,
+                        cache_write_tokens: r.get::<_, i64>(5)? as u64,
+                        output_tokens: r.get::<_, i64>(6)? as u64,
+                        cost: Usd::from_nanos(r.get(7)?),
+                        unpriced_rows: r.get::<_, i64>(8)? as u64,
+                    },
+                ))
+            })
+            .and_then(|rows| rows.collect())
+            .map_err(|e| store.err(e))?;
+        if entries
+            .iter()
+            .any(|(id, _)| !self.cache.combos.contains_key(id))
+        {
+            self.cache.load_combos(store)?;
+        }
+        let agg = Arc::new(WindowAgg { entries });
+        if self.cache.windows.len() >= MAX_CACHED_WINDOWS {
+            self.cache.windows.clear();
+        }
+        self.cache.windows.insert((start, end), agg.clone());
+        Ok(agg)
+    }
+
+    fn combo(&self, id: ComboId) -> &Combo {
+        &self.cache.combos[&id]
+    }
+}
+
+impl Store {
+    /// Up to `limit` request ids of rows in `[start_ms, end_ms)` whose dimensions equal the
+    /// given values (`None`: no value), most expensive first: evidence for an alert.
+    pub fn sample_request_ids(
+        &self,
+        start_ms: i64,
+        end_ms: i64,
+        labels: &[(Dimension, Option<String>)],
+        filter: &[(Dimension, Vec<String>)],
+        limit: usize,
+    ) -> Result<Vec<String>> {
+        sample_request_ids(self.conn(), start_ms, end_ms, labels, filter, limit)
+            .map_err(|e| self.err(e))
+    }
+}
+
+/// [`Store::sample_request_ids`] on a connection or inside a transaction.
+pub fn sample_request_ids(
+    conn: &rusqlite::Connection,
+    start_ms: i64,
+    end_ms: i64,
+    labels: &[(Dimension, Option<String>)],
+    filter: &[(Dimension, Vec<String>)],
+    limit: usize,
+) -> rusqlite::Result<Vec<String>> {
+    let column = |d: Dimension| match d {
+        Dimension::Tenant => "tenant",
+        Dimension::Feature => "feature",
+        Dimension::Model => "model",
+        Dimension::Provider => "provider",
+        Dimension::User => "user",
+        Dimension::Workflow => "workflow",
+    };
+    let mut sql = String::from(
+        "SELECT request_id FROM rows WHERE ts_ms >= ? AND ts_ms < ? AND request_id IS NOT NULL",
+    );
+    let mut args: Vec<rusqlite::types::Value> = vec![start_ms.into(), end_ms.into()];
+    for (d, v) in labels {
+        match v {
+            Some(v) => {
+                sql.push_str(&format!(" AND {} = ?", column(*d)));
+                args.push(v.clone().into());
+            }
+            None => sql.push_str(&format!(" AND coalesce({}, '') = ''", column(*d))),
+        }
+    }
+    for (d, allowed) in filter {
+        let marks = vec!["?"; allowed.len()].join(", ");
+        sql.push_str(&format!(" AND {} IN ({marks})", column(*d)));
+        args.extend(allowed.iter().map(|a| a.clone().into()));
+    }
+    sql.push_str(" ORDER BY coalesce(cost_nanos, 0) DESC, ts_ms LIMIT ?");
+    args.push((limit as i64).into());
+    let mut stmt = conn.prepare_cached(&sql)?;
+    stmt.query_map(rusqlite::params_from_iter(args), |r| r.get(0))
+        .and_then(|rows| rows.collect())
+}
+
+impl Store {
+    /// Total spend and unpriced rows stored, for summaries.
+    pub fn totals(&self) -> Result<(u64, Usd, u64)> {
+        self.conn()
+            .query_row(
+                "SELECT count(*), coalesce(sum(cost_nanos), 0), coalesce(sum(cost_basis = 2), 0) FROM rows",
+                [],
+                |r| Ok((r.get::<_, i64>(0)? as u64, Usd::from_nanos(r.get(1)?), r.get::<_, i64>(2)? as u64)),
+            )
+            .map_err(|e| self.err(e))
+    }
+
+    /// The time span of stored rows, in milliseconds.
+    pub fn time_range(&self) -> Result<Option<(i64, i64)>> {
+        self.conn()
+            .query_row("SELECT min(ts_ms), max(ts_ms) FROM rows", [], |r| {
+                Ok(
+                    match (r.get::<_, Option<i64>>(0)?, r.get::<_, Option<i64>>(1)?) {
+                        (Some(a), Some(b)) => Some((a, b)),
+                        _ => None,
+                    },
+                )
+            })
+            .map_err(|e| self.err(e))
+    }
+}
