@@ -19,6 +19,9 @@ pub const SAMPLE: &[u8] = include_bytes!("../data/sample/servegen-cost-rows.json
 /// The bundled rules, as shipped in rules/.
 pub const RULES: &[(&str, &str)] = &[("rules/spend.yaml", include_str!("../rules/spend.yaml"))];
 
+/// Days of history before the replay starts (the bundled spike rule's `min_history`).
+const WARM_UP_DAYS: i64 = 3;
+
 /// The demo's configuration: the bundled rules, alerts to the console.
 const DEMO_CONFIG: &str = "\
 timezone: UTC
@@ -77,7 +80,9 @@ pub fn run_in(dir: &Path) -> anyhow::Result<DemoOutcome> {
             .query_row("SELECT count(DISTINCT tenant) FROM rows", [], |r| {
                 r.get::<_, i64>(0)
             })? as u64;
-    let from = Timestamp::from_millisecond(first)?;
+    // The first days are warm-up: every tenant is new when the trace begins, which says
+    // nothing about the tenant; the replay starts once the spike rule's history exists.
+    let from = Timestamp::from_millisecond(first)? + jiff::SignedDuration::from_hours(24 * WARM_UP_DAYS);
     let to = Timestamp::from_millisecond(last)? + jiff::SignedDuration::from_hours(1);
     let started = std::time::Instant::now();
     let bt = backtest::run(&config, &store, from, to, None)?;
@@ -112,7 +117,8 @@ pub fn run(json: bool, out: &mut dyn Write) -> anyhow::Result<()> {
         .collect();
     writeln!(
         out,
-        "spendpager demo: {} cost rows of {} tenants (real traffic from Alibaba's ServeGen traces), {} to {}.",
+        "spendpager demo: {} cost rows of {} tenants (real traffic from Alibaba's ServeGen traces).\n\
+         Replayed {} to {}, after {WARM_UP_DAYS} days of history.",
         o.rows, o.tenants, o.from, o.to
     )?;
     writeln!(

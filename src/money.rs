@@ -45,6 +45,16 @@ impl Usd {
         self.0 as f64 / NANOS_PER_USD as f64
     }
 
+    /// For people: whole cents from one dollar up (`126.16`), the exact amount below it
+    /// (`0.013315`), where cents would hide the figure.
+    pub fn human(self) -> String {
+        if self.0.abs() >= NANOS_PER_USD {
+            format!("{:.2}", self.as_f64())
+        } else {
+            self.to_string()
+        }
+    }
+
     pub fn saturating_sub(self, other: Usd) -> Usd {
         Usd(self.0.saturating_sub(other.0))
     }
@@ -123,6 +133,8 @@ mod tests {
         assert_eq!(Usd::from_f64(42.0).unwrap().to_string(), "42.00");
         assert_eq!(Usd::from_f64(0.005615).unwrap().to_string(), "0.005615");
         assert_eq!(Usd::from_nanos(-1_500_000_000).to_string(), "-1.50");
+        assert_eq!(Usd::from_f64(126.1576336).unwrap().human(), "126.16");
+        assert_eq!(Usd::from_f64(0.041).unwrap().human(), "0.041");
     }
 
     #[test]

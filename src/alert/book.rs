@@ -45,6 +45,8 @@ pub struct Entry {
     /// When the current phase began.
     pub since_ms: i64,
     pub pending_since_ms: Option<i64>,
+    /// The last cycle whose condition held.
+    pub last_true_ms: Option<i64>,
     pub last_sent_ms: Option<i64>,
     pub last_status: Option<Status>,
     pub updated_ms: i64,
@@ -60,6 +62,7 @@ impl Entry {
             state: self.phase.as_str().to_string(),
             since_ms: self.since_ms,
             pending_since_ms: self.pending_since_ms,
+            last_true_ms: self.last_true_ms,
             last_sent_ms: self.last_sent_ms,
             last_status: self.last_status.map(|s| s.as_str().to_string()),
             updated_ms: self.updated_ms,
@@ -87,6 +90,7 @@ impl Entry {
             series: s.series,
             since_ms: s.since_ms,
             pending_since_ms: s.pending_since_ms,
+            last_true_ms: s.last_true_ms,
             last_sent_ms: s.last_sent_ms,
             updated_ms: s.updated_ms,
         }
@@ -152,6 +156,7 @@ impl AlertBook {
         let mut seen = HashSet::with_capacity(decisions.len());
         let pending_for_ms = rule.pending_for.seconds() * 1000;
         let repeat_ms = rule.repeat.seconds() * 1000;
+        let keep_ms = rule.keep_firing_for.seconds() * 1000;
         for d in decisions {
             let key = dedup_key(&rule.name, &d.labels);
             seen.insert(key.clone());
@@ -166,13 +171,22 @@ impl AlertBook {
                 phase: Phase::Inactive,
                 since_ms: at_ms,
                 pending_since_ms: None,
+                last_true_ms: None,
                 last_sent_ms: None,
                 last_status: None,
                 updated_ms: at_ms,
                 last_alert: None,
             });
             let mut send = None;
-            match (entry.phase, d.firing) {
+            if d.firing {
+                entry.last_true_ms = Some(at_ms);
+            }
+            // A firing alert whose condition ended recently stays firing: a series hovering
+            // at the line fires once and resolves once.
+            let held = entry.phase == Phase::Firing
+                && !d.firing
+                && at_ms - entry.last_true_ms.unwrap_or(i64::MIN / 2) < keep_ms;
+            match (entry.phase, d.firing || held) {
                 (Phase::Inactive, true) if pending_for_ms > 0 => {
                     entry.phase = Phase::Pending;
                     entry.since_ms = at_ms;
@@ -185,7 +199,7 @@ impl AlertBook {
                     }
                 }
                 (Phase::Firing, true) => {
-                    if at_ms - entry.last_sent_ms.unwrap_or(i64::MIN / 2) >= repeat_ms {
+                    if d.firing && at_ms - entry.last_sent_ms.unwrap_or(i64::MIN / 2) >= repeat_ms {
                         send = Some(Status::Firing);
                     }
                 }
@@ -215,6 +229,11 @@ impl AlertBook {
             .collect();
         for key in gone {
             let entry = self.entries.get_mut(&key).expect("listed above");
+            if entry.phase == Phase::Firing
+                && at_ms - entry.last_true_ms.unwrap_or(i64::MIN / 2) < keep_ms
+            {
+                continue;
+            }
             self.changed.insert(key);
             if entry.phase == Phase::Pending {
                 entry.phase = Phase::Inactive;

@@ -235,7 +235,7 @@ fn window_words(rule: &Rule, decision: &Decision) -> String {
 /// The alert in words: who, how much, against what, and why.
 fn summary(rule: &Rule, decision: &Decision, alert: &Alert) -> String {
     let who = describe_series(&decision.labels);
-    let observed = decision.observed.cost;
+    let observed = decision.observed.cost.human();
     let mut s = match (&rule.kind, alert.status) {
         (_, Status::Resolved) => {
             let mut s = format!("Resolved: {who} is back to ${observed}");
@@ -247,7 +247,7 @@ fn summary(rule: &Rule, decision: &Decision, alert: &Alert) -> String {
             return s;
         }
         (RuleKind::Spike(_), _) => {
-            let base = decision.baseline.unwrap_or_default();
+            let base = decision.baseline.unwrap_or_default().human();
             let vs = match decision.ratio {
                 Some(r) => format!("{r:.1}x the usual ${base}"),
                 None => "where it usually spends nothing".to_string(),
@@ -265,12 +265,14 @@ fn summary(rule: &Rule, decision: &Decision, alert: &Alert) -> String {
             }
         }
         (RuleKind::Threshold { limit, .. }, _) => {
+            let limit = limit.human();
             format!(
                 "{who} spent ${observed} {}, reaching the limit of ${limit}",
                 window_words(rule, decision)
             )
         }
         (RuleKind::Budget { period, limit }, _) => {
+            let limit = limit.human();
             let p = format!("{period:?}").to_lowercase();
             format!(
                 "{who} spent ${observed} in {} {}, reaching the {p} budget of ${limit}",

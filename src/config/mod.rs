@@ -712,6 +712,7 @@ fn validate_rule(
         group_by,
         filter,
         pending_for: raw.pending_for.unwrap_or(Dur(0)),
+        keep_firing_for: raw.keep_firing_for.unwrap_or(Dur(0)),
         repeat: raw.repeat.unwrap_or(Dur::hours(4)),
         severity: raw.severity.unwrap_or(Severity::Page),
         channels,

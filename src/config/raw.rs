@@ -160,6 +160,7 @@ pub struct RawRule {
     pub young: Option<RawYoung>,
     #[serde(rename = "for")]
     pub pending_for: Option<Dur>,
+    pub keep_firing_for: Option<Dur>,
     pub repeat: Option<Dur>,
     pub severity: Option<Severity>,
     #[serde(default)]

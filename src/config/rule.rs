@@ -17,6 +17,9 @@ pub struct Rule {
     pub filter: Vec<(Dimension, Vec<String>)>,
     /// How long the condition must hold before the alert fires.
     pub pending_for: Dur,
+    /// How long a firing alert stays firing after its condition ends, so that a series
+    /// hovering at the line does not flap.
+    pub keep_firing_for: Dur,
     /// How long a firing alert stays quiet before it is sent again.
     pub repeat: Dur,
     pub severity: Severity,

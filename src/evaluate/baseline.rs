@@ -18,6 +18,9 @@ pub struct Baseline {
     pub samples: usize,
 }
 
+/// How many of the nearest windows make the recent level.
+const RECENT: usize = 3;
+
 /// The smallest scale: 5 % of the baseline, and never under one cent.
 fn scale_floor(location: f64) -> f64 {
     (0.05 * location.abs()).max(0.01)
@@ -34,10 +37,16 @@ pub fn median(values: &[f64]) -> f64 {
 }
 
 impl Baseline {
-    /// Builds a baseline from past window totals in dollars. With no history the location
-    /// is 0 and the scale is the floor, so the decision falls to the money thresholds.
+    /// Builds a baseline from past window totals in dollars, nearest first. With no history
+    /// the location is 0 and the scale is the floor, so the decision falls to the money
+    /// thresholds.
+    ///
+    /// The location is the median of all windows, or of the nearest few when that is higher:
+    /// a series that moved to a new level two days running is judged against that level, so
+    /// growth is not an incident that pages every day.
     pub fn from_history(history: &[f64]) -> Baseline {
-        let location = median(history);
+        let recent = median(&history[..history.len().min(RECENT)]);
+        let location = median(history).max(recent);
         let deviations: Vec<f64> = history.iter().map(|v| (v - location).abs()).collect();
         let mad = median(&deviations);
         Baseline {
@@ -64,6 +73,16 @@ mod tests {
         assert_eq!(b.location, 11.0);
         assert!((b.scale - MAD_TO_SIGMA).abs() < 1e-12);
         assert!((b.score(16.0) - 5.0 / MAD_TO_SIGMA).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_recent_level_shift_raises_the_baseline() {
+        // nearest first: the last three windows sit at 30, the older ones at 10
+        let b = Baseline::from_history(&[30.0, 31.0, 29.0, 10.0, 10.0, 11.0, 9.0, 10.0]);
+        assert_eq!(b.location, 30.0);
+        // one recent blip does not move it
+        let b = Baseline::from_history(&[90.0, 10.0, 11.0, 10.0, 9.0]);
+        assert_eq!(b.location, 11.0);
     }
 
     #[test]

@@ -79,6 +79,10 @@ pub fn explain(
             .chain(past_v.iter().flat_map(|p| p.keys()))
             .cloned()
             .collect();
+        // A dimension no row carries says nothing about who; the unowned share says it.
+        if values.iter().all(Option::is_none) {
+            continue;
+        }
         let mut found: Vec<Contributor> = values
             .into_iter()
             .map(|v| {

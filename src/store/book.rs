@@ -14,6 +14,7 @@ pub struct StoredAlert {
     pub state: String,
     pub since_ms: i64,
     pub pending_since_ms: Option<i64>,
+    pub last_true_ms: Option<i64>,
     pub last_sent_ms: Option<i64>,
     pub last_status: Option<String>,
     pub updated_ms: i64,
@@ -53,15 +54,16 @@ fn stored_alert(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredAlert> {
         state: r.get(3)?,
         since_ms: r.get(4)?,
         pending_since_ms: r.get(5)?,
-        last_sent_ms: r.get(6)?,
-        last_status: r.get(7)?,
-        updated_ms: r.get(8)?,
-        last_alert: r.get(9)?,
+        last_true_ms: r.get(6)?,
+        last_sent_ms: r.get(7)?,
+        last_status: r.get(8)?,
+        updated_ms: r.get(9)?,
+        last_alert: r.get(10)?,
     })
 }
 
 const ALERT_COLUMNS: &str = "dedup_key, rule, series, state, since_ms, pending_since_ms, \
-    last_sent_ms, last_status, updated_ms, last_alert";
+    last_true_ms, last_sent_ms, last_status, updated_ms, last_alert";
 
 fn outbox_message(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxMessage> {
     Ok(OutboxMessage {
@@ -111,10 +113,11 @@ pub fn commit_cycle(
     {
         let mut upsert = tx.prepare_cached(
             "INSERT INTO alerts (dedup_key, rule, series, state, since_ms, pending_since_ms,
-                    last_sent_ms, last_status, updated_ms, last_alert)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                    last_true_ms, last_sent_ms, last_status, updated_ms, last_alert)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
                  ON CONFLICT (dedup_key) DO UPDATE SET state = excluded.state,
                     since_ms = excluded.since_ms, pending_since_ms = excluded.pending_since_ms,
+                    last_true_ms = excluded.last_true_ms,
                     last_sent_ms = excluded.last_sent_ms, last_status = excluded.last_status,
                     updated_ms = excluded.updated_ms, last_alert = excluded.last_alert",
         )?;
@@ -126,6 +129,7 @@ pub fn commit_cycle(
                 a.state,
                 a.since_ms,
                 a.pending_since_ms,
+                a.last_true_ms,
                 a.last_sent_ms,
                 a.last_status,
                 a.updated_ms,

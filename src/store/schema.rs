@@ -89,6 +89,8 @@ pub const MIGRATIONS: &[&str] = &[
         state TEXT NOT NULL,
         since_ms INTEGER NOT NULL,
         pending_since_ms INTEGER,
+        -- the last cycle whose condition held, for keep_firing_for
+        last_true_ms INTEGER,
         last_sent_ms INTEGER,
         last_status TEXT,
         updated_ms INTEGER NOT NULL,
