@@ -177,16 +177,37 @@ impl Problems<'_> {
     }
 }
 
-fn yaml_error(file: &Path, e: &serde_saphyr::Error) -> ConfigError {
+/// Parses YAML into `T`, keeping the path of the field at fault (`rules[1].limit_usd`)
+/// beside the line and column of the error.
+fn parse_yaml<T: serde::de::DeserializeOwned>(file: &Path, text: &str) -> Result<T, ConfigError> {
+    let mut path = String::new();
+    serde_saphyr::with_deserializer_from_str(text, |de| {
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            path = e.path().to_string();
+            e.into_inner()
+        })
+    })
+    .map_err(|e| yaml_error(file, &e, path))
+}
+
+fn yaml_error(file: &Path, e: &serde_saphyr::Error, field: String) -> ConfigError {
     let loc = e.location();
-    // The message carries a snippet of the file; keep its first line, the location is ours.
+    // The message carries a snippet of the file; keep its first line, without the location
+    // prefix, since the location is printed in front of it.
     let text = e.to_string();
-    let message = text.lines().next().unwrap_or("invalid YAML").to_string();
+    let first = text.lines().next().unwrap_or("invalid YAML");
+    let mut message = first.strip_prefix("error: ").unwrap_or(first);
+    if message.starts_with("line ")
+        && let Some((_, rest)) = message.split_once(": ")
+    {
+        message = rest;
+    }
+    let message = message.to_string();
     ConfigError {
         file: file.to_path_buf(),
         line: loc.map(|l| l.line()),
         column: loc.map(|l| l.column()),
-        field: String::new(),
+        field: if field == "." { String::new() } else { field.replace(".value", "") },
         message,
     }
 }
@@ -216,9 +237,9 @@ impl Config {
         extra_rules: &[(&str, &str)],
     ) -> Result<Config, ConfigErrors> {
         let mut errors = Vec::new();
-        let raw: RawConfig = match serde_saphyr::from_str(text) {
+        let raw: RawConfig = match parse_yaml(path, text) {
             Ok(raw) => raw,
-            Err(e) => return Err(ConfigErrors(vec![yaml_error(path, &e)])),
+            Err(e) => return Err(ConfigErrors(vec![e])),
         };
         let resolve = |p: &Path| {
             if p.is_absolute() {
@@ -372,12 +393,12 @@ fn read_rules_file(
     rules: &mut Vec<Rule>,
     errors: &mut Vec<ConfigError>,
 ) {
-    match serde_saphyr::from_str::<RawRulesFile>(text) {
+    match parse_yaml::<RawRulesFile>(file, text) {
         Ok(raw) => {
             let mut p = Problems { file, errors };
             validate_rules(&raw.rules, timezone, known, names, rules, &mut p);
         }
-        Err(e) => errors.push(yaml_error(file, &e)),
+        Err(e) => errors.push(e),
     }
 }
 
@@ -613,7 +634,7 @@ fn validate_rule(
                     .and_then(|b| b.seasonality)
                     .unwrap_or(Seasonality::Daily),
                 sensitivity: threshold.and_then(|t| t.sensitivity).unwrap_or(4.0),
-                min_ratio: threshold.and_then(|t| t.min_ratio).unwrap_or(1.5),
+                min_ratio: threshold.and_then(|t| t.min_ratio).unwrap_or(1.0),
                 min_delta: threshold
                     .and_then(|t| t.min_delta_usd)
                     .map(|d| d.0)
