@@ -82,7 +82,8 @@ pub fn run_in(dir: &Path) -> anyhow::Result<DemoOutcome> {
             })? as u64;
     // The first days are warm-up: every tenant is new when the trace begins, which says
     // nothing about the tenant; the replay starts once the spike rule's history exists.
-    let from = Timestamp::from_millisecond(first)? + jiff::SignedDuration::from_hours(24 * WARM_UP_DAYS);
+    let from =
+        Timestamp::from_millisecond(first)? + jiff::SignedDuration::from_hours(24 * WARM_UP_DAYS);
     let to = Timestamp::from_millisecond(last)? + jiff::SignedDuration::from_hours(1);
     let started = std::time::Instant::now();
     let bt = backtest::run(&config, &store, from, to, None)?;

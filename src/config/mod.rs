@@ -207,7 +207,11 @@ fn yaml_error(file: &Path, e: &serde_saphyr::Error, field: String) -> ConfigErro
         file: file.to_path_buf(),
         line: loc.map(|l| l.line()),
         column: loc.map(|l| l.column()),
-        field: if field == "." { String::new() } else { field.replace(".value", "") },
+        field: if field == "." {
+            String::new()
+        } else {
+            field.replace(".value", "")
+        },
         message,
     }
 }

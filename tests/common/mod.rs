@@ -24,7 +24,9 @@ pub struct Scratch {
 
 impl Scratch {
     pub fn new() -> Scratch {
-        Scratch { dir: tempfile::tempdir().expect("temp dir") }
+        Scratch {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
@@ -53,7 +55,8 @@ impl Scratch {
     /// Ingests JSON lines through the same path as `spendpager ingest`.
     pub fn ingest(&self, store: &mut Store, name: &str, lines: &str) -> IngestReport {
         let p = self.write(name, lines);
-        jsonl::ingest_once(store, &PriceTable::bundled(), "cli", p.to_str().unwrap()).expect("ingest")
+        jsonl::ingest_once(store, &PriceTable::bundled(), "cli", p.to_str().unwrap())
+            .expect("ingest")
     }
 
     /// Runs the real binary with this folder's config.
@@ -108,13 +111,22 @@ pub struct Receiver {
     _runtime: tokio::runtime::Runtime,
 }
 
-async fn record(State(state): State<Arc<Mutex<ReceiverState>>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn record(
+    State(state): State<Arc<Mutex<ReceiverState>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let mut s = state.lock().unwrap();
-    s.got.push(Received { at: Instant::now(), headers, body });
+    s.got.push(Received {
+        at: Instant::now(),
+        headers,
+        body,
+    });
     let (status, retry_after, text) = s.script.pop_front().or(s.then).unwrap_or((200, None, "ok"));
     let mut resp = (StatusCode::from_u16(status).unwrap(), text).into_response();
     if let Some(ra) = retry_after {
-        resp.headers_mut().insert("retry-after", ra.parse().unwrap());
+        resp.headers_mut()
+            .insert("retry-after", ra.parse().unwrap());
     }
     resp
 }
@@ -127,7 +139,11 @@ impl Receiver {
             .enable_all()
             .build()
             .unwrap();
-        let state = Arc::new(Mutex::new(ReceiverState { script: script.into(), then, ..Default::default() }));
+        let state = Arc::new(Mutex::new(ReceiverState {
+            script: script.into(),
+            then,
+            ..Default::default()
+        }));
         let listener = runtime
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
             .expect("bind loopback");
@@ -136,7 +152,11 @@ impl Receiver {
         runtime.spawn(async move {
             axum::serve(listener, app).await.unwrap();
         });
-        Receiver { url: format!("http://{addr}/hook"), state, _runtime: runtime }
+        Receiver {
+            url: format!("http://{addr}/hook"),
+            state,
+            _runtime: runtime,
+        }
     }
 
     pub fn received(&self) -> Vec<Received> {
@@ -159,8 +179,12 @@ impl Receiver {
 /// Nano-dollars of one stored row, or None when it is unpriced.
 pub fn row_cost(store: &Store, request_id: &str) -> Option<i64> {
     let conn = rusqlite::Connection::open(store.path()).unwrap();
-    conn.query_row("SELECT cost_nanos FROM rows WHERE request_id = ?1", [request_id], |r| r.get(0))
-        .unwrap()
+    conn.query_row(
+        "SELECT cost_nanos FROM rows WHERE request_id = ?1",
+        [request_id],
+        |r| r.get(0),
+    )
+    .unwrap()
 }
 
 /// Total priced spend in the rollups for one tenant (None = no tenant), in nano-dollars.
