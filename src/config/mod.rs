@@ -245,13 +245,7 @@ impl Config {
             Ok(raw) => raw,
             Err(e) => return Err(ConfigErrors(vec![e])),
         };
-        let resolve = |p: &Path| {
-            if p.is_absolute() {
-                p.to_path_buf()
-            } else {
-                base.join(p)
-            }
-        };
+        let resolve = |p: &Path| normalise(&base.join(p));
         let mut files = vec![path.to_path_buf()];
 
         let timezone = raw.timezone.map(|z| z.0).unwrap_or(TimeZone::UTC);
@@ -376,6 +370,14 @@ impl Config {
     pub fn rule(&self, name: &str) -> Option<&Rule> {
         self.rules.iter().find(|r| r.name == name)
     }
+}
+
+/// Drops `.` components, so that messages say `/etc/spendpager/rules/a.yaml`, not
+/// `/etc/spendpager/./rules/a.yaml`.
+fn normalise(p: &Path) -> PathBuf {
+    p.components()
+        .filter(|c| !matches!(c, std::path::Component::CurDir))
+        .collect()
 }
 
 /// The `*.yaml` and `*.yml` files of a rules folder, in name order.
@@ -639,15 +641,19 @@ fn validate_rule(
                     .unwrap_or(Seasonality::Daily),
                 sensitivity: threshold.and_then(|t| t.sensitivity).unwrap_or(4.0),
                 min_ratio: threshold.and_then(|t| t.min_ratio).unwrap_or(1.0),
-                min_delta: threshold
-                    .and_then(|t| t.min_delta_usd)
-                    .map(|d| d.0)
-                    .unwrap_or(Usd::from_nanos(1_000_000_000)),
+                min_delta: money(
+                    threshold.and_then(|t| t.min_delta_usd.as_ref()),
+                    &field("threshold.min_delta_usd"),
+                    p,
+                )
+                .unwrap_or(Usd::from_nanos(1_000_000_000)),
                 min_history: young.and_then(|y| y.min_history).unwrap_or(Dur::days(3)),
-                young_min: young
-                    .and_then(|y| y.min_usd)
-                    .map(|d| d.0)
-                    .unwrap_or(Usd::from_nanos(25_000_000_000)),
+                young_min: money(
+                    young.and_then(|y| y.min_usd.as_ref()),
+                    &field("young.min_usd"),
+                    p,
+                )
+                .unwrap_or(Usd::from_nanos(25_000_000_000)),
             };
             if !(spike.sensitivity.is_finite() && spike.sensitivity > 0.0) {
                 p.at(
@@ -777,14 +783,33 @@ fn required_limit(
     p: &mut Problems<'_>,
     field: &dyn Fn(&str) -> String,
 ) -> Option<Usd> {
-    match raw.limit_usd {
-        Some(l) if l.0 > Usd::ZERO => Some(l.0),
-        Some(_) => {
-            p.at(&raw.name, field("limit_usd"), "must be above 0");
-            None
-        }
+    match &raw.limit_usd {
+        Some(l) => match money(Some(l), &field("limit_usd"), p) {
+            Some(v) if v > Usd::ZERO => Some(v),
+            Some(_) => {
+                p.at(l, field("limit_usd"), "must be above 0");
+                None
+            }
+            None => None,
+        },
         None => {
             p.at(&raw.name, field("limit_usd"), "is required");
+            None
+        }
+    }
+}
+
+/// A dollar amount that was read but may be invalid; its error carries its own location.
+fn money(
+    value: Option<&Spanned<units::Dollars>>,
+    field: &str,
+    p: &mut Problems<'_>,
+) -> Option<Usd> {
+    let v = value?;
+    match &v.value.0 {
+        Ok(usd) => Some(*usd),
+        Err(message) => {
+            p.at(v, field, message.clone());
             None
         }
     }

@@ -135,14 +135,14 @@ pub struct RawBaseline {
 pub struct RawThreshold {
     pub sensitivity: Option<f64>,
     pub min_ratio: Option<f64>,
-    pub min_delta_usd: Option<Dollars>,
+    pub min_delta_usd: Option<Spanned<Dollars>>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawYoung {
     pub min_history: Option<Dur>,
-    pub min_usd: Option<Dollars>,
+    pub min_usd: Option<Spanned<Dollars>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -165,7 +165,7 @@ pub struct RawRule {
     pub severity: Option<Severity>,
     #[serde(default)]
     pub channels: Vec<Spanned<String>>,
-    pub limit_usd: Option<Dollars>,
+    pub limit_usd: Option<Spanned<Dollars>>,
     pub period: Option<Period>,
     pub timezone: Option<Zone>,
 }

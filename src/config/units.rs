@@ -112,19 +112,20 @@ impl<'de> Deserialize<'de> for Zone {
     }
 }
 
-/// A money amount in dollars, refused when negative or not finite.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Dollars(pub crate::money::Usd);
+/// A money amount in dollars. A negative or unusable number is kept as an error rather than
+/// failing the parse, so that the rest of the file is still checked and every error reported.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Dollars(pub Result<crate::money::Usd, String>);
 
 impl<'de> Deserialize<'de> for Dollars {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Dollars, D::Error> {
         let v = f64::deserialize(d)?;
         if v < 0.0 {
-            return Err(de::Error::custom(format!("{v} is negative")));
+            return Ok(Dollars(Err(format!("{v} is negative"))));
         }
-        crate::money::Usd::from_f64(v)
-            .map(Dollars)
-            .ok_or_else(|| de::Error::custom(format!("{v} is not a usable amount")))
+        Ok(Dollars(
+            crate::money::Usd::from_f64(v).ok_or_else(|| format!("{v} is not a usable amount")),
+        ))
     }
 }
 

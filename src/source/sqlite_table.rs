@@ -36,6 +36,17 @@ pub const FIELDS: &[&str] = &[
     "tags",
 ];
 
+/// Fields that are text in a row, whatever type the table gives them.
+const STRING_FIELDS: &[&str] = &[
+    "model",
+    "provider",
+    "request_id",
+    "tenant",
+    "feature",
+    "user",
+    "workflow",
+];
+
 pub struct SqliteTableSource {
     name: String,
     path: PathBuf,
@@ -129,6 +140,8 @@ impl SqliteTableSource {
                 };
                 ts_value(jiff::Timestamp::from_millisecond(ms.round() as i64).ok())
             }
+            // Tables often key requests and tenants by number; the row format wants text.
+            ValueRef::Integer(i) if STRING_FIELDS.contains(&field) => Value::String(i.to_string()),
             ValueRef::Integer(i) => Value::from(i),
             ValueRef::Real(f) => serde_json::Number::from_f64(f)
                 .map(Value::Number)

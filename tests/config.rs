@@ -1,0 +1,137 @@
+//! Configuration: the bundled rules and README-shaped files load; broken files are refused
+//! with the file, line, column and field of every error; `rules check` says so.
+
+mod common;
+
+use common::*;
+use spendpager::config::Config;
+use std::path::Path;
+
+#[test]
+fn the_bundled_rules_load_with_a_console_config() {
+    let s = Scratch::new();
+    std::fs::create_dir_all(s.path("rules")).unwrap();
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("rules/spend.yaml"),
+        s.path("rules/spend.yaml"),
+    )
+    .unwrap();
+    let c = s.config("channels:\n  oncall: { kind: console }\n  team-slack: { kind: console }\nrules_dir: ./rules\n");
+    assert_eq!(c.rules.len(), 3);
+    assert_eq!(
+        c.store,
+        s.path("spendpager.db"),
+        "relative paths resolve against the config's folder"
+    );
+    assert_eq!(c.schedule.expr(), "*/5 * * * *");
+    let out = s.run(&["rules", "check"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).starts_with("ok: 3 rules"), "{}", stdout(&out));
+}
+
+#[test]
+fn a_broken_rule_file_names_its_line_and_field() {
+    let s = Scratch::new();
+    s.write(
+        "rules/bad.yaml",
+        "rules:\n  - name: spike\n    kind: spike\n    group_by: [tenant, featur]\n    window: 1h\n    channels: [out, nowhere]\n  - name: cap\n    kind: threshold\n    window: 90s\n    limit_usd: -2\n    channels: [out]\n",
+    );
+    s.write(
+        "config.yaml",
+        "channels: { out: { kind: console } }\nrules_dir: ./rules\nschedule: \"*/5 * * *\"\n",
+    );
+    let errors = Config::load(&s.path("config.yaml")).unwrap_err().0;
+    let text: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+    let file = s.path("rules/bad.yaml");
+    let bad = file.display();
+    assert!(
+        text.iter()
+            .any(|e| e.contains("config.yaml:3:11: schedule: cannot read schedule `*/5 * * *`")),
+        "{text:#?}"
+    );
+    assert!(text.contains(&format!("{bad}:4:24: rules[spike].group_by: `featur` is not a dimension (tenant, feature, model, provider, user, workflow)")), "{text:#?}");
+    assert!(
+        text.contains(&format!(
+            "{bad}:6:21: rules[spike].channels: no channel named `nowhere`"
+        )),
+        "{text:#?}"
+    );
+    assert!(
+        text.contains(&format!(
+            "{bad}:10:16: rules[cap].limit_usd: -2 is negative"
+        )),
+        "{text:#?}"
+    );
+    assert!(
+        text.contains(&format!(
+            "{bad}:7:11: rules[cap].window: 90s must be a whole number of minutes"
+        )),
+        "{text:#?}"
+    );
+    assert_eq!(text.len(), 5, "{text:#?}");
+    let out = s.run(&["rules", "check"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains(&format!("{bad}:4:24")),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn unknown_keys_and_wrong_kinds_are_refused_where_they_stand() {
+    let s = Scratch::new();
+    s.write("config.yaml", "channels: { out: { kind: console } }\nrules:\n  - name: a\n    kind: threshold\n    window: 1h\n    limit_usd: 5\n    colour: red\n    channels: [out]\n");
+    let e = Config::load(&s.path("config.yaml")).unwrap_err().0;
+    assert_eq!(e.len(), 1);
+    assert_eq!((e[0].line, e[0].column), (Some(7), Some(5)));
+    assert!(
+        e[0].message.contains("unknown field `colour`"),
+        "{}",
+        e[0].message
+    );
+    assert_eq!(e[0].field, "rules[0].colour");
+
+    s.write("config.yaml", "channels: { out: { kind: console } }\nrules:\n  - name: a\n    kind: budget\n    window: 1h\n    limit_usd: 5\n    channels: [out]\n");
+    let e = Config::load(&s.path("config.yaml")).unwrap_err().0;
+    let text: Vec<String> = e.iter().map(|e| e.to_string()).collect();
+    assert!(
+        text.iter()
+            .any(|t| t.contains(":3:11: rules[a].window: is not used by kind budget")),
+        "{text:#?}"
+    );
+    assert!(
+        text.iter()
+            .any(|t| t.contains("rules[a].period: is required for kind budget")),
+        "{text:#?}"
+    );
+}
+
+#[test]
+fn a_missing_secret_is_an_error_that_does_not_print_anything_secret() {
+    let s = Scratch::new();
+    s.write(
+        "config.yaml",
+        "channels:\n  hook: { kind: webhook, url_env: SPENDPAGER_TEST_UNSET_VARIABLE }\n",
+    );
+    let e = Config::load(&s.path("config.yaml")).unwrap_err().0;
+    assert_eq!(e[0].line, Some(2));
+    assert!(
+        e[0].message
+            .contains("SPENDPAGER_TEST_UNSET_VARIABLE is not set")
+    );
+    let secret = s.write(
+        "hook-url",
+        "https://hooks.example.invalid/T000/B000/very-secret\n",
+    );
+    s.write(
+        "config.yaml",
+        &format!(
+            "channels:\n  hook: {{ kind: webhook, url_file: {} }}\n",
+            secret.display()
+        ),
+    );
+    let c = Config::load(&s.path("config.yaml")).unwrap();
+    let debug = format!("{:?}", c.channels["hook"]);
+    assert!(!debug.contains("very-secret"), "{debug}");
+}
