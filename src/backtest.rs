@@ -64,7 +64,9 @@ pub fn run(
             match n.alert.status {
                 Status::Firing => {
                     tally.firing += 1;
-                    tally.series.insert(crate::demo::series_words(&n.alert));
+                    tally
+                        .series
+                        .insert(crate::alert::model::series_words(&n.alert));
                 }
                 Status::Resolved => tally.resolved += 1,
             }

@@ -251,7 +251,13 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Status => {
             let config = load_config(&cli)?;
-            let store = Store::open(&config.store)?;
+            if !config.store.exists() {
+                bail!(
+                    "no store at {} yet: nothing has been ingested or evaluated",
+                    config.store.display()
+                );
+            }
+            let store = Store::open_read_only(&config.store)?;
             crate::status::print(&config, &store, &mut out)?;
         }
     }

@@ -66,7 +66,13 @@ pub fn step_book(
             };
             model::build(rule, outcome, d, status, at, samples)
         };
-        notes.extend(book.step(rule, at.as_millisecond(), &outcome.decisions, &mut build));
+        notes.extend(book.step(
+            rule,
+            at.as_millisecond(),
+            outcome.window,
+            &outcome.decisions,
+            &mut build,
+        ));
     }
     notes
 }
@@ -113,6 +119,8 @@ pub fn run_cycle(
         store.write(|tx| {
             let mut book = AlertBook::from_stored(store::load_alerts(tx)?);
             let notes = step_book(config, tx, &mut book, at, &outcomes);
+            // Alerts of rules that were removed from the configuration end quietly.
+            book.retain_rules(&config.rules.iter().map(|r| r.name.as_str()).collect());
             let messages = route(config, &notes);
             store::commit_cycle(tx, at.as_millisecond(), &book.take_changed(), &messages)?;
             Ok(notes)

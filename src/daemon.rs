@@ -2,6 +2,11 @@
 //! handles signals. SIGHUP reloads the configuration (a broken file keeps the running one);
 //! SIGTERM and SIGINT stop it, after in-flight deliveries drain or a deadline passes.
 //!
+//! Under systemd (`Type=notify`) it reports READY once the store is open and the rules are
+//! loaded, pings the watchdog from the scheduler loop (so a hung evaluation stops the pings
+//! and systemd restarts it), and keeps a STATUS line with what is firing and queued. Outside
+//! systemd these notifications do nothing.
+//!
 //! The store is used from blocking threads only; the async side waits on them.
 
 use crate::config::Config;
@@ -13,6 +18,7 @@ use crate::source::{self, Source};
 use crate::store::{Store, StoreHistory};
 use anyhow::Context;
 use jiff::Timestamp;
+use sd_notify::NotifyState;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -69,6 +75,29 @@ fn sleep_until(t: Timestamp) -> tokio::time::Sleep {
     tokio::time::sleep(Duration::from_millis(wait as u64))
 }
 
+fn systemd(state: &[NotifyState]) {
+    if let Err(e) = sd_notify::notify(state) {
+        tracing::warn!(error = %e, "cannot notify systemd");
+    }
+}
+
+/// The STATUS line: what is firing, when the last cycle ran, what waits to be sent.
+fn status_line(store: &Store) -> String {
+    let firing = store
+        .load_alerts()
+        .map(|a| a.iter().filter(|a| a.state == "firing").count())
+        .unwrap_or(0);
+    let queued = store.outbox().map(|q| q.len()).unwrap_or(0);
+    let last = store
+        .last_evaluation()
+        .ok()
+        .flatten()
+        .and_then(|ms| Timestamp::from_millisecond(ms).ok())
+        .map(|t| t.to_string())
+        .unwrap_or_else(|| "never".into());
+    format!("{firing} firing; last evaluation {last}; {queued} queued for delivery")
+}
+
 /// Runs until SIGTERM or SIGINT.
 pub async fn run(config_path: PathBuf, config: Config) -> anyhow::Result<()> {
     let store_path = config.store.clone();
@@ -80,6 +109,15 @@ pub async fn run(config_path: PathBuf, config: Config) -> anyhow::Result<()> {
     let mut sigterm = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
     let mut sigint = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
     let mut sighup = signal(SignalKind::hangup()).context("installing SIGHUP handler")?;
+    systemd(&[
+        NotifyState::Ready,
+        NotifyState::Status("started; waiting for the first evaluation"),
+    ]);
+    let mut watchdog = tokio::time::interval(
+        sd_notify::watchdog_enabled()
+            .map(|d| d / 2)
+            .unwrap_or(Duration::from_secs(3600)),
+    );
     tracing::info!(
         config = %config_path.display(),
         rules = running.config.rules.len(),
@@ -92,13 +130,16 @@ pub async fn run(config_path: PathBuf, config: Config) -> anyhow::Result<()> {
     let delivery = {
         let store = store.clone();
         let wake = wake_delivery.clone();
-        let deliverer = Arc::new(Mutex::new(running.deliverer.clone()));
+        let deliverer = Arc::new(Mutex::new((
+            running.deliverer.clone(),
+            running.config.delivery.cycle_deadline,
+        )));
         let handle_deliverer = deliverer.clone();
         let mut stop = stop_rx.clone();
         let task = tokio::spawn(async move {
             loop {
-                let d = deliverer.lock().expect("deliverer lock").clone();
-                let deadline = Instant::now() + Duration::from_secs(30);
+                let (d, pass) = deliverer.lock().expect("deliverer lock").clone();
+                let deadline = Instant::now() + pass.as_std();
                 if let Err(e) = d.deliver(&store, deadline).await {
                     tracing::error!(error = %format!("{e:#}"), "delivery pass failed");
                 }
@@ -130,13 +171,22 @@ pub async fn run(config_path: PathBuf, config: Config) -> anyhow::Result<()> {
         tokio::select! {
             _ = sigterm.recv() => break,
             _ = sigint.recv() => break,
+            _ = watchdog.tick() => systemd(&[NotifyState::Watchdog]),
             _ = sighup.recv() => {
                 tracing::info!(config = %config_path.display(), "SIGHUP: reloading configuration");
+                let mut reloading = vec![NotifyState::Reloading];
+                if let Ok(now) = NotifyState::monotonic_usec_now() {
+                    reloading.push(now);
+                }
+                systemd(&reloading);
                 match Config::load(&config_path) {
                     Ok(c) => match build(c) {
                         Ok(r) => {
+                            if r.config.store != running.config.store {
+                                tracing::warn!(store = %running.config.store.display(), "a new store path takes effect on restart; keeping the open store");
+                            }
                             running = r;
-                            *delivery.1.lock().expect("deliverer lock") = running.deliverer.clone();
+                            *delivery.1.lock().expect("deliverer lock") = (running.deliverer.clone(), running.config.delivery.cycle_deadline);
                             next_fire = running.config.schedule.next_after(Timestamp::now());
                             tracing::info!(rules = running.config.rules.len(), "configuration reloaded");
                         }
@@ -148,6 +198,7 @@ pub async fn run(config_path: PathBuf, config: Config) -> anyhow::Result<()> {
                         }
                     }
                 }
+                systemd(&[NotifyState::Ready]);
             }
             _ = poll_tick.tick() => {
                 poll(&mut running, &store, &mut history).await;
@@ -164,6 +215,8 @@ pub async fn run(config_path: PathBuf, config: Config) -> anyhow::Result<()> {
                 let result = tokio::task::spawn_blocking(move || {
                     let mut s = store2.lock().expect("store lock");
                     let r = cycle::run_cycle(&config, &mut s, &mut hist, at, false);
+                    let status = status_line(&s);
+                    systemd(&[NotifyState::Status(&status)]);
                     (r, hist)
                 }).await?;
                 history = result.1;
@@ -178,6 +231,7 @@ pub async fn run(config_path: PathBuf, config: Config) -> anyhow::Result<()> {
     }
 
     tracing::info!("stopping: draining deliveries");
+    systemd(&[NotifyState::Stopping]);
     let _ = stop_tx.send(true);
     let _ = delivery.0.await;
     let d = running.deliverer.clone();

@@ -33,19 +33,6 @@ channels:
   team-slack: { kind: console }
 ";
 
-/// A label set in words: `tenant s3, feature m-small`.
-pub fn series_words(alert: &Alert) -> String {
-    if alert.labels.is_empty() {
-        return "all spend".into();
-    }
-    alert
-        .labels
-        .iter()
-        .map(|(k, v)| format!("{k} {}", v.as_deref().unwrap_or("(none)")))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 pub struct DemoOutcome {
     pub report: backtest::BacktestReport,
     pub rows: u64,
@@ -136,7 +123,7 @@ pub fn run(json: bool, out: &mut dyn Write) -> anyhow::Result<()> {
             a.at,
             a.rule,
             format!("{:?}", a.severity).to_lowercase(),
-            series_words(a)
+            crate::alert::model::series_words(a)
         )?;
         writeln!(out, "    {}", a.summary)?;
         writeln!(out)?;
@@ -145,9 +132,9 @@ pub fn run(json: bool, out: &mut dyn Write) -> anyhow::Result<()> {
     for (rule, t) in &o.report.per_rule {
         writeln!(
             out,
-            "  {rule}: {} pages over {} series, {} resolved",
-            t.firing,
-            t.series.len(),
+            "  {rule}: {} over {}, {} resolved",
+            plural(t.firing, "page"),
+            plural(t.series.len() as u64, "series"),
             t.resolved
         )?;
     }
@@ -159,6 +146,14 @@ pub fn run(json: bool, out: &mut dyn Write) -> anyhow::Result<()> {
         o.backtest_seconds
     )?;
     Ok(())
+}
+
+fn plural(n: u64, word: &str) -> String {
+    if n == 1 || word.ends_with('s') {
+        format!("{n} {word}")
+    } else {
+        format!("{n} {word}s")
+    }
 }
 
 fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {

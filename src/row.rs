@@ -71,6 +71,25 @@ impl fmt::Display for Dimension {
     }
 }
 
+/// The row fields a column mapping may name.
+pub const FIELDS: &[&str] = &[
+    "ts",
+    "model",
+    "provider",
+    "request_id",
+    "requests",
+    "input_tokens",
+    "cached_input_tokens",
+    "cache_write_tokens",
+    "output_tokens",
+    "cost_usd",
+    "tenant",
+    "feature",
+    "user",
+    "workflow",
+    "tags",
+];
+
 /// One validated cost row, as sources hand it to the store.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct CostRow {
@@ -256,7 +275,11 @@ impl CostRow {
                 ),
             ));
         }
-        if self.cached_input_tokens + self.cache_write_tokens > self.input_tokens {
+        if self
+            .cached_input_tokens
+            .saturating_add(self.cache_write_tokens)
+            > self.input_tokens
+        {
             return Err(RowError::field(
                 "cache_write_tokens",
                 format!(

@@ -8,6 +8,7 @@
 use super::model::{Alert, Status, dedup_key, series_text};
 use crate::config::Rule;
 use crate::evaluate::Decision;
+use crate::evaluate::windows::Span;
 use crate::store::StoredAlert;
 use std::collections::{HashMap, HashSet};
 
@@ -149,6 +150,7 @@ impl AlertBook {
         &mut self,
         rule: &Rule,
         at_ms: i64,
+        window: Span,
         decisions: &[Decision],
         build: &mut dyn FnMut(&Decision, Status) -> Alert,
     ) -> Vec<Notification> {
@@ -245,12 +247,7 @@ impl AlertBook {
                 entry.phase = Phase::Inactive;
                 continue;
             };
-            alert.observed_usd = 0.0;
-            alert.ratio = alert.baseline_usd.filter(|b| *b > 0.0).map(|_| 0.0);
-            alert.requests = 0;
-            alert.contributors.clear();
-            alert.sample_request_ids.clear();
-            alert.summary = format!("Resolved: {} had no spend in the window.", entry.series);
+            super::model::mark_without_spend(&mut alert, rule, at_ms, window);
             out.push(transition(entry, &mut alert, Status::Resolved, at_ms, rule));
         }
         out

@@ -2,6 +2,7 @@
 
 use crate::config::{Rule, RuleKind, Severity};
 use crate::evaluate::explain::Drivers;
+use crate::evaluate::windows::Span;
 use crate::evaluate::{Decision, RuleOutcome};
 use crate::money::Usd;
 use crate::row::Dimension;
@@ -77,6 +78,19 @@ pub struct Alert {
     pub rule_origin: String,
 }
 
+/// A label set in words: `tenant s3, feature m-small`.
+pub fn series_words(alert: &Alert) -> String {
+    if alert.labels.is_empty() {
+        return "all spend".into();
+    }
+    alert
+        .labels
+        .iter()
+        .map(|(k, v)| format!("{k} {}", v.as_deref().unwrap_or("(none)")))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The dedup key of a rule and series: the same rule and series always give the same key.
 pub fn dedup_key(rule: &str, labels: &[(Dimension, Option<String>)]) -> String {
     let mut h = Sha256::new();
@@ -146,6 +160,32 @@ fn pct(x: f64) -> String {
 
 fn times(x: Option<f64>) -> Option<String> {
     x.map(|r| format!("{r:.1}x"))
+}
+
+/// Turns the last alert of a series into its resolution when the series had no spend at all
+/// in the window: the figures are zero and the times are this cycle's.
+pub fn mark_without_spend(alert: &mut Alert, rule: &Rule, at_ms: i64, window: Span) {
+    alert.at = ts_text(at_ms);
+    alert.window_start = ts_text(window.start_ms());
+    alert.window_end = ts_text(window.end_ms());
+    alert.observed_usd = 0.0;
+    alert.ratio = alert.baseline_usd.filter(|b| *b > 0.0).map(|_| 0.0);
+    alert.requests = 0;
+    alert.unpriced_rows = 0;
+    alert.contributors.clear();
+    alert.sample_request_ids.clear();
+    alert.drivers = AlertDrivers::default();
+    let labels: Vec<(Dimension, Option<String>)> = alert
+        .labels
+        .iter()
+        .filter_map(|(k, v)| Dimension::parse(k).map(|d| (d, v.clone())))
+        .collect();
+    let end = window.end_ts().to_zoned(rule.timezone.clone());
+    alert.summary = format!(
+        "Resolved: {} had no spend in the window to {}.",
+        describe_series(&labels),
+        end.strftime("%Y-%m-%d %H:%M %Z")
+    );
 }
 
 /// Builds the alert for a decision of `rule`.
@@ -282,7 +322,7 @@ fn summary(rule: &Rule, decision: &Decision, alert: &Alert) -> String {
         }
     };
     s.push('.');
-    if let Some(top) = alert.contributors.first() {
+    if !alert.contributors.is_empty() {
         let mut named: Vec<String> = Vec::new();
         for c in alert.contributors.iter().take(3) {
             named.push(format!(
@@ -291,7 +331,6 @@ fn summary(rule: &Rule, decision: &Decision, alert: &Alert) -> String {
                 pct(c.share_of_increase)
             ));
         }
-        let _ = top;
         s.push_str(&format!(" Carried by {}.", named.join(", ")));
     }
     let d = &alert.drivers;
@@ -324,8 +363,17 @@ fn summary(rule: &Rule, decision: &Decision, alert: &Alert) -> String {
     }
     if alert.unpriced_rows > 0 {
         s.push_str(&format!(
-            " {} rows had no price and are not counted in these figures.",
-            alert.unpriced_rows
+            " {} had no price and {} not counted in these figures.",
+            if alert.unpriced_rows == 1 {
+                "1 row".to_string()
+            } else {
+                format!("{} rows", alert.unpriced_rows)
+            },
+            if alert.unpriced_rows == 1 {
+                "is"
+            } else {
+                "are"
+            }
         ));
     }
     if !alert.sample_request_ids.is_empty() {

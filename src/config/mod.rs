@@ -7,7 +7,7 @@ mod rule;
 pub mod units;
 
 pub use raw::{ChannelKindName, Period, Seasonality, Severity, SourceKindName};
-pub use rule::{Rule, RuleKind, SpikeRule};
+pub use rule::{MAX_COMPARABLE_WINDOWS, Rule, RuleKind, SpikeRule};
 
 use crate::money::Usd;
 use crate::row::Dimension;
@@ -92,6 +92,8 @@ pub struct DeliveryConfig {
     pub initial_backoff: Dur,
     pub max_backoff: Dur,
     pub cycle_deadline: Dur,
+    /// After this many failed attempts a message is failed for good (and goes to the fallback).
+    pub max_attempts: i64,
 }
 
 impl Default for DeliveryConfig {
@@ -101,6 +103,7 @@ impl Default for DeliveryConfig {
             initial_backoff: Dur(1),
             max_backoff: Dur::minutes(5),
             cycle_deadline: Dur(30),
+            max_attempts: 100,
         }
     }
 }
@@ -298,6 +301,11 @@ impl Config {
             delivery.initial_backoff = d.initial_backoff.unwrap_or(delivery.initial_backoff);
             delivery.max_backoff = d.max_backoff.unwrap_or(delivery.max_backoff);
             delivery.cycle_deadline = d.cycle_deadline.unwrap_or(delivery.cycle_deadline);
+            match d.max_attempts {
+                Some(0) => p.file_level("delivery.max_attempts", "must be at least 1"),
+                Some(n) => delivery.max_attempts = i64::from(n),
+                None => {}
+            }
         }
 
         let mut rules = Vec::new();
@@ -456,13 +464,13 @@ fn validate_source(
                 }
             };
             for key in raw.columns.keys() {
-                if !crate::source::sqlite_table::FIELDS.contains(&key.as_str()) {
+                if !crate::row::FIELDS.contains(&key.as_str()) {
                     p.at(
                         s,
                         field("columns"),
                         format!(
                             "`{key}` is not a row field (one of {})",
-                            crate::source::sqlite_table::FIELDS.join(", ")
+                            crate::row::FIELDS.join(", ")
                         ),
                     );
                 }
@@ -498,19 +506,24 @@ fn validate_channel(
             )),
         }
     };
+    let url_field = match (&raw.url_env, &raw.url_file, &raw.url_credential) {
+        (None, Some(_), None) => "url_file",
+        (None, None, Some(_)) => "url_credential",
+        _ => "url_env",
+    };
     let kind = match raw.kind {
         ChannelKindName::Console => ChannelKind::Console,
         ChannelKindName::Webhook | ChannelKindName::Slack => {
             let secret = match url() {
                 Some(Ok(s)) => s,
                 Some(Err(m)) => {
-                    p.at(c, field("url_env"), m);
+                    p.at(c, field(url_field), m);
                     return None;
                 }
                 None => {
                     p.at(
                         c,
-                        field("url_env"),
+                        field(url_field),
                         "a URL is required: url_env, url_file or url_credential",
                     );
                     return None;
@@ -519,7 +532,7 @@ fn validate_channel(
             if !secret.expose().starts_with("http://") && !secret.expose().starts_with("https://") {
                 p.at(
                     c,
-                    field("url_env"),
+                    field(url_field),
                     "the URL must start with http:// or https://",
                 );
                 return None;
@@ -681,6 +694,18 @@ fn validate_rule(
                 Seasonality::Weekly => Dur::days(7),
                 Seasonality::None => spike.window,
             };
+            let windows = spike.lookback.seconds() / step.seconds().max(1);
+            if windows > rule::MAX_COMPARABLE_WINDOWS {
+                p.at(
+                    &raw.name,
+                    field("baseline.lookback"),
+                    format!(
+                        "{} holds {windows} comparable windows; at most {} (use seasonality daily or a shorter lookback)",
+                        spike.lookback,
+                        rule::MAX_COMPARABLE_WINDOWS
+                    ),
+                );
+            }
             if spike.lookback < step {
                 p.at(
                     &raw.name,

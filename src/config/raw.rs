@@ -88,6 +88,7 @@ pub struct RawDelivery {
     pub max_backoff: Option<Dur>,
     /// How long one cycle keeps retrying before leaving the rest queued for the next.
     pub cycle_deadline: Option<Dur>,
+    pub max_attempts: Option<u32>,
 }
 
 #[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]

@@ -6,6 +6,9 @@ use crate::money::Usd;
 use crate::row::Dimension;
 use jiff::tz::TimeZone;
 
+/// How many comparable windows a spike baseline may be made of.
+pub const MAX_COMPARABLE_WINDOWS: i64 = 400;
+
 /// One alert rule.
 #[derive(Clone, Debug)]
 pub struct Rule {

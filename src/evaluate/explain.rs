@@ -118,14 +118,18 @@ pub fn explain(
     contributors.sort_by(|a, b| b.share_of_increase.total_cmp(&a.share_of_increase));
 
     let mut base_sum = Metrics::default();
+    let mut requests_per_window = Vec::with_capacity(past.len());
     for p in past {
+        let mut window = 0u64;
         for (_, m) in p.iter() {
             base_sum.add(m);
+            window += m.requests;
         }
+        requests_per_window.push(window as f64);
     }
     Explanation {
         contributors,
-        drivers: drivers(&decision.observed, &base_sum, past.len()),
+        drivers: drivers(&decision.observed, &base_sum, median(&requests_per_window)),
     }
 }
 
@@ -134,9 +138,11 @@ fn ratio(now: f64, then: f64) -> Option<f64> {
     (then > 0.0 && r.is_finite()).then_some(r)
 }
 
-/// Each driver as now / baseline; the baseline is the average comparable window.
-fn drivers(now: &Metrics, past_sum: &Metrics, windows: usize) -> Drivers {
-    if windows == 0 || past_sum.requests == 0 {
+/// Each driver as now / baseline. Requests are compared with the median comparable window,
+/// as spend is; sizes and prices with the pooled comparable windows, so that a window with few
+/// requests does not swing them.
+fn drivers(now: &Metrics, past_sum: &Metrics, usual_requests: f64) -> Drivers {
+    if past_sum.requests == 0 {
         return Drivers::default();
     }
     let per_req = |tokens: u64, requests: u64| tokens as f64 / requests.max(1) as f64;
@@ -145,10 +151,7 @@ fn drivers(now: &Metrics, past_sum: &Metrics, windows: usize) -> Drivers {
         (tokens > 0).then(|| m.cost.as_f64() / tokens as f64)
     };
     Drivers {
-        requests: ratio(
-            now.requests as f64,
-            past_sum.requests as f64 / windows as f64,
-        ),
+        requests: ratio(now.requests as f64, usual_requests),
         input_tokens_per_request: ratio(
             per_req(now.input_tokens, now.requests),
             per_req(past_sum.input_tokens, past_sum.requests),

@@ -46,11 +46,25 @@ pub fn judged_until(at: Timestamp, delay: Dur) -> i64 {
     (at.as_second() - delay.seconds()).div_euclid(60)
 }
 
-/// How many comparable windows at most, whatever the lookback says.
-const MAX_COMPARABLE: i64 = 60;
+use crate::config::MAX_COMPARABLE_WINDOWS as MAX_COMPARABLE;
+
+/// The same window `k` days (or weeks) earlier in local time: across a clock change the
+/// comparable hour is the same hour on the wall clock, not 24 real hours before.
+fn calendar_shift(span: Span, days: i64, tz: &TimeZone) -> Option<Span> {
+    let start = Timestamp::from_second(span.start * 60)
+        .ok()?
+        .to_zoned(tz.clone());
+    let earlier = start.checked_sub(days.days()).ok()?;
+    let s = earlier.timestamp().as_second().div_euclid(60);
+    Some(Span {
+        start: s,
+        end: s + span.minutes(),
+    })
+}
 
 pub fn plan(rule: &Rule, at: Timestamp, delay: Dur) -> Plan {
     let end = judged_until(at, delay);
+    let tz = &rule.timezone;
     match &rule.kind {
         RuleKind::Spike(s) => {
             let w = s.window.seconds() / 60;
@@ -65,9 +79,13 @@ pub fn plan(rule: &Rule, at: Timestamp, delay: Dur) -> Plan {
             };
             let count = (s.lookback.seconds() / 60 / step).clamp(0, MAX_COMPARABLE);
             let comparable = (1..=count)
-                .map(|k| Span {
-                    start: current.start - k * step,
-                    end: current.end - k * step,
+                .filter_map(|k| match s.seasonality {
+                    Seasonality::Daily => calendar_shift(current, k, tz),
+                    Seasonality::Weekly => calendar_shift(current, 7 * k, tz),
+                    Seasonality::None => Some(Span {
+                        start: current.start - k * w,
+                        end: current.end - k * w,
+                    }),
                 })
                 .collect();
             Plan {
@@ -82,10 +100,7 @@ pub fn plan(rule: &Rule, at: Timestamp, delay: Dur) -> Plan {
                 end,
             };
             let comparable = (1..=7)
-                .map(|k| Span {
-                    start: current.start - k * 1440,
-                    end: current.end - k * 1440,
-                })
+                .filter_map(|k| calendar_shift(current, k, tz))
                 .collect();
             Plan {
                 current,
@@ -97,7 +112,7 @@ pub fn plan(rule: &Rule, at: Timestamp, delay: Dur) -> Plan {
             // The period holding the last judged minute, so that a cycle just after midnight
             // still closes the day before.
             let last = Timestamp::from_second((end - 1) * 60).unwrap_or(Timestamp::UNIX_EPOCH);
-            let (start, label) = period_start(last, *period, &rule.timezone);
+            let (start, label) = period_start(last, *period, tz);
             let start_min = start.timestamp().as_second().div_euclid(60);
             let current = Span {
                 start: start_min,
@@ -202,6 +217,19 @@ mod tests {
             next.timestamp().as_second() - s.timestamp().as_second(),
             23 * 3600
         );
+    }
+
+    #[test]
+    fn daily_comparable_windows_keep_the_wall_clock_hour_across_dst() {
+        let tz = TimeZone::get("Europe/Paris").unwrap();
+        // 10:00-11:00 local on 2025-03-31 (CEST) against 10:00-11:00 local on 2025-03-29 (CET)
+        let now = Span {
+            start: ts("2025-03-31T08:00:00Z").as_second() / 60,
+            end: ts("2025-03-31T09:00:00Z").as_second() / 60,
+        };
+        let back = calendar_shift(now, 2, &tz).unwrap();
+        assert_eq!(back.start * 60, ts("2025-03-29T09:00:00Z").as_second());
+        assert_eq!(back.minutes(), 60);
     }
 
     #[test]

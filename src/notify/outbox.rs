@@ -31,6 +31,9 @@ pub struct Deliverer {
     pub console_already_printed: bool,
 }
 
+/// The longest pause between two attempts, whatever the receiver asks.
+const MAX_PAUSE: Duration = Duration::from_secs(3600);
+
 type SharedStore = Arc<Mutex<Store>>;
 
 async fn with_store<T: Send + 'static>(
@@ -135,8 +138,27 @@ impl Deliverer {
                         let id = msg.id;
                         with_store(store, move |s| s.delivered(id)).await?;
                     }
+                    Outcome::Retry { error, .. }
+                        if msg.attempts + 1 >= self.config.max_attempts =>
+                    {
+                        let error =
+                            format!("gave up after {} attempts; last: {error}", msg.attempts + 1);
+                        let fallback = self.config.fallback.clone().filter(|f| *f != msg.channel);
+                        tracing::error!(%error, "delivery abandoned");
+                        stats.failed += 1;
+                        let id = msg.id;
+                        with_store(store, move |s| s.failed(id, &error, fallback.as_deref()))
+                            .await?;
+                    }
                     Outcome::Retry { after, error } => {
-                        let pause = after.unwrap_or_else(|| self.backoff(msg.attempts));
+                        // The receiver's Retry-After is honoured, but never below the initial
+                        // backoff (a `Retry-After: 0` must not become a tight loop) and never
+                        // beyond an hour.
+                        let floor = self.config.initial_backoff.as_std();
+                        let pause = after
+                            .map(|ra| ra.max(floor))
+                            .unwrap_or_else(|| self.backoff(msg.attempts))
+                            .min(MAX_PAUSE);
                         tracing::warn!(%error, retry_in_ms = pause.as_millis() as u64, "delivery failed; will retry");
                         stats.retried += 1;
                         let (id, next) = (msg.id, now_ms() + pause.as_millis() as i64);

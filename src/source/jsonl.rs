@@ -151,7 +151,11 @@ impl JsonlSource {
         let key = format!("file:{}:{}", meta.dev(), meta.ino());
         let mut head = vec![0u8; FINGERPRINT_BYTES.min(meta.len() as usize)];
         file.read_exact(&mut head)?;
-        let label = path.display().to_string();
+        // The same name `ingest` gives it, so rows without a request id keep one identity.
+        let label = std::fs::canonicalize(path)
+            .unwrap_or_else(|_| path.to_path_buf())
+            .display()
+            .to_string();
         let mut cursor: FileCursor = store
             .cursor(&self.name, &key)?
             .and_then(|v| serde_json::from_str(&v).ok())

@@ -17,24 +17,7 @@ use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-/// The row fields a column mapping may name.
-pub const FIELDS: &[&str] = &[
-    "ts",
-    "model",
-    "provider",
-    "request_id",
-    "requests",
-    "input_tokens",
-    "cached_input_tokens",
-    "cache_write_tokens",
-    "output_tokens",
-    "cost_usd",
-    "tenant",
-    "feature",
-    "user",
-    "workflow",
-    "tags",
-];
+pub use crate::row::FIELDS;
 
 /// Fields that are text in a row, whatever type the table gives them.
 const STRING_FIELDS: &[&str] = &[
