@@ -103,28 +103,41 @@ pub fn run(json: bool, out: &mut dyn Write) -> anyhow::Result<()> {
         .iter()
         .filter(|a| a.status == Status::Firing)
         .collect();
+    // A page whose alert started earlier is a reminder (`repeat`), not a new incident.
+    let new = firing
+        .iter()
+        .filter(|a| a.started_at.as_deref() == Some(a.at.as_str()))
+        .count();
     writeln!(
         out,
         "spendpager demo: {} cost rows of {} tenants (real traffic from Alibaba's ServeGen traces).\n\
-         Replayed {} to {}, after {WARM_UP_DAYS} days of history.",
-        o.rows, o.tenants, o.from, o.to
-    )?;
-    writeln!(
-        out,
-        "Replayed the bundled rules (rules/spend.yaml) every 5 minutes: {} cycles, {} pages, {} resolved.\n",
+         Replayed {} to {}, after {WARM_UP_DAYS} days of history, every 5 minutes ({} cycles),\n\
+         with the bundled rules (rules/spend.yaml): {} pages, {new} of them new incidents and {} reminders; {} resolved.\n",
+        o.rows,
+        o.tenants,
+        o.from,
+        o.to,
         o.report.cycles,
         firing.len(),
+        firing.len() - new,
         o.report.notifications.len() - firing.len()
     )?;
     for a in &firing {
+        let severity = format!("{:?}", a.severity).to_lowercase();
         writeln!(
             out,
-            "{}  {} [{}] {}",
+            "{}  {} [{severity}] {}",
             a.at,
             a.rule,
-            format!("{:?}", a.severity).to_lowercase(),
             crate::alert::model::series_words(a)
         )?;
+        if a.started_at.as_deref() != Some(a.at.as_str()) {
+            writeln!(
+                out,
+                "    (reminder: firing since {})",
+                a.started_at.as_deref().unwrap_or("?")
+            )?;
+        }
         writeln!(out, "    {}", a.summary)?;
         writeln!(out)?;
     }

@@ -44,10 +44,18 @@ rules:
         url.display()
     );
     s.write("config.yaml", &config);
+    // systemd's notify socket, played by the test: a datagram socket in the scratch folder.
+    let notify_path = s.path("notify.sock");
+    let notify = std::os::unix::net::UnixDatagram::bind(&notify_path).unwrap();
+    notify
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_spendpager"))
         .args(["run", "--config"])
         .arg(s.path("config.yaml"))
         .env("RUST_LOG", "info")
+        .env("NOTIFY_SOCKET", &notify_path)
+        .env("WATCHDOG_USEC", "1000000")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -104,4 +112,20 @@ rules:
     );
     // Exactly one page: the alert stayed firing across the cycles that followed.
     assert_eq!(receiver.received().len(), 1);
+
+    // What systemd was told, in order: ready, watchdog pings, status lines, stopping.
+    notify.set_nonblocking(true).unwrap();
+    let mut said = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = notify.recv(&mut buf) {
+        said.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    assert!(said[0].contains("READY=1"), "{said:?}");
+    assert!(said.iter().any(|m| m.contains("WATCHDOG=1")), "{said:?}");
+    assert!(
+        said.iter().any(|m| m.contains("STATUS=1 firing")),
+        "{said:?}"
+    );
+    assert!(said.iter().any(|m| m.contains("RELOADING=1")), "{said:?}");
+    assert!(said.last().unwrap().contains("STOPPING=1"), "{said:?}");
 }

@@ -155,11 +155,20 @@ pub struct HistoryView<'a> {
     cache: &'a mut StoreHistory,
 }
 
-impl History for HistoryView<'_> {
-    fn window(&mut self, start: i64, end: i64) -> Result<Arc<WindowAgg>> {
-        if let Some(w) = self.cache.windows.get(&(start, end)) {
-            return Ok(w.clone());
+/// Windows longer than this are summed from whole hours, which every later cycle reuses.
+const SPLIT_ABOVE_MINUTES: i64 = 120;
+
+impl HistoryView<'_> {
+    fn remember(&mut self, start: i64, end: i64, agg: WindowAgg) -> Arc<WindowAgg> {
+        let agg = Arc::new(agg);
+        if self.cache.windows.len() >= MAX_CACHED_WINDOWS {
+            self.cache.windows.clear();
         }
+        self.cache.windows.insert((start, end), agg.clone());
+        agg
+    }
+
+    fn query(&mut self, start: i64, end: i64) -> Result<WindowAgg> {
         let store = self.store;
         let mut stmt = store
             .conn()
@@ -193,12 +202,44 @@ impl History for HistoryView<'_> {
         {
             self.cache.load_combos(store)?;
         }
-        let agg = Arc::new(WindowAgg { entries });
-        if self.cache.windows.len() >= MAX_CACHED_WINDOWS {
-            self.cache.windows.clear();
+        Ok(WindowAgg { entries })
+    }
+}
+
+impl History for HistoryView<'_> {
+    fn window(&mut self, start: i64, end: i64) -> Result<Arc<WindowAgg>> {
+        if let Some(w) = self.cache.windows.get(&(start, end)) {
+            return Ok(w.clone());
         }
-        self.cache.windows.insert((start, end), agg.clone());
-        Ok(agg)
+        if end - start <= SPLIT_ABOVE_MINUTES {
+            let agg = self.query(start, end)?;
+            return Ok(self.remember(start, end, agg));
+        }
+        // A long window is its ragged ends plus the whole hours between them.
+        let first_hour = start.div_euclid(60) * 60 + if start.rem_euclid(60) == 0 { 0 } else { 60 };
+        let last_hour = end.div_euclid(60) * 60;
+        let mut parts = Vec::new();
+        if start < first_hour {
+            parts.push((start, first_hour));
+        }
+        let mut h = first_hour;
+        while h < last_hour {
+            parts.push((h, h + 60));
+            h += 60;
+        }
+        if last_hour < end && last_hour >= first_hour {
+            parts.push((last_hour, end));
+        }
+        let mut sums: HashMap<ComboId, Metrics> = HashMap::new();
+        for (a, b) in parts {
+            let part = self.window(a, b)?;
+            for (id, m) in &part.entries {
+                sums.entry(*id).or_default().add(m);
+            }
+        }
+        let mut entries: Vec<(ComboId, Metrics)> = sums.into_iter().collect();
+        entries.sort_by_key(|(id, _)| *id);
+        Ok(self.remember(start, end, WindowAgg { entries }))
     }
 
     fn combo(&self, id: ComboId) -> &Combo {
