@@ -265,7 +265,6 @@ fn window_words(rule: &Rule, decision: &Decision) -> String {
     let minutes = decision.window.minutes();
     let span = match minutes {
         60 => "the hour".to_string(),
-        1440 => "the day".to_string(),
         m if m % 60 == 0 => format!("the {} hours", m / 60),
         m => format!("the {m} minutes"),
     };
