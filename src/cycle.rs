@@ -48,6 +48,14 @@ pub fn step_book(
     for (i, outcome) in outcomes {
         let rule = &config.rules[*i];
         let mut build = |d: &evaluate::Decision, status: Status| {
+            let points = if status == Status::Firing {
+                let bucket = model::chart_bucket_minutes(d.window.minutes());
+                store::bucketed_spend(conn, d.window.start_ms(), d.window.end_ms(), bucket, &d.labels, &rule.filter)
+                    .map_err(|e| tracing::warn!(rule = %rule.name, error = %e, "cannot read the chart's spend"))
+                    .ok()
+            } else {
+                None
+            };
             let samples = if status == Status::Firing {
                 store::sample_request_ids(
                     conn,
@@ -64,7 +72,7 @@ pub fn step_book(
             } else {
                 Vec::new()
             };
-            model::build(rule, outcome, d, status, at, samples)
+            model::build(rule, outcome, d, status, at, samples, points)
         };
         notes.extend(book.step(
             rule,
@@ -77,24 +85,46 @@ pub fn step_book(
     notes
 }
 
-/// One outbox message per notification and channel; resolved notifications skip channels
-/// that do not want them.
+/// Channel, rule and status: what one grouped message shares.
+type GroupKey = (String, String, Status);
+
+/// The outbox messages for a cycle's notifications: one per notification and channel, except
+/// that a channel configured to group gets one message per rule and status with all its
+/// series. Resolved notifications skip channels that do not want them.
 pub fn route(config: &Config, notes: &[Notification]) -> Vec<NewMessage> {
     let mut messages = Vec::new();
+    let mut groups: Vec<(GroupKey, Vec<&crate::alert::Alert>)> = Vec::new();
     for n in notes {
-        let payload = serde_json::to_string(&n.alert).expect("alerts serialise");
         for c in &n.channels {
-            let wants = config.channels.get(c).is_none_or(|ch| ch.send_resolved);
-            if n.alert.status == Status::Resolved && !wants {
+            let channel = config.channels.get(c);
+            if n.alert.status == Status::Resolved && !channel.is_none_or(|ch| ch.send_resolved) {
                 continue;
             }
+            if channel.is_some_and(|ch| ch.group) {
+                let key = (c.clone(), n.alert.rule.clone(), n.alert.status);
+                match groups.iter_mut().find(|(k, _)| *k == key) {
+                    Some((_, v)) => v.push(&n.alert),
+                    None => groups.push((key, vec![&n.alert])),
+                }
+                continue;
+            }
+            let payload = serde_json::to_string(&[&n.alert]).expect("alerts serialise");
             messages.push((
                 c.clone(),
                 n.alert.dedup_key.clone(),
                 n.alert.status.as_str().to_string(),
-                payload.clone(),
+                payload,
             ));
         }
+    }
+    for ((channel, _, status), alerts) in groups {
+        let payload = serde_json::to_string(&alerts).expect("alerts serialise");
+        let key = if alerts.len() == 1 {
+            alerts[0].dedup_key.clone()
+        } else {
+            format!("group:{}", alerts[0].rule)
+        };
+        messages.push((channel, key, status.as_str().to_string(), payload));
     }
     messages
 }

@@ -17,7 +17,7 @@ fn the_bundled_rules_load_with_a_console_config() {
     )
     .unwrap();
     let c = s.config("channels:\n  oncall: { kind: console }\n  team-slack: { kind: console }\nrules_dir: ./rules\n");
-    assert_eq!(c.rules.len(), 3);
+    assert_eq!(c.rules.len(), 4);
     assert_eq!(
         c.store,
         s.path("spendpager.db"),
@@ -26,7 +26,7 @@ fn the_bundled_rules_load_with_a_console_config() {
     assert_eq!(c.schedule.expr(), "*/5 * * * *");
     let out = s.run(&["rules", "check"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stdout(&out).starts_with("ok: 3 rules"), "{}", stdout(&out));
+    assert!(stdout(&out).starts_with("ok: 4 rules"), "{}", stdout(&out));
 }
 
 #[test]

@@ -76,6 +76,22 @@ pub struct Alert {
     pub young: bool,
     pub started_at: Option<String>,
     pub rule_origin: String,
+    /// The window's spend bucket by bucket, and the baseline band spread over the buckets,
+    /// for channels that draw it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chart: Option<Chart>,
+}
+
+/// Spend in the window, bucket by bucket, against the baseline band.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Chart {
+    pub bucket_minutes: i64,
+    /// Spend per bucket, oldest first, in dollars.
+    pub points_usd: Vec<f64>,
+    /// The baseline band per bucket: the baseline minus and plus one robust deviation,
+    /// divided evenly over the buckets.
+    pub band_low_usd: f64,
+    pub band_high_usd: f64,
 }
 
 /// A label set in words: `tenant s3, feature m-small`.
@@ -196,6 +212,7 @@ pub fn build(
     status: Status,
     at: Timestamp,
     sample_request_ids: Vec<String>,
+    points_usd: Option<Vec<f64>>,
 ) -> Alert {
     let labels: BTreeMap<String, Option<String>> = decision
         .labels
@@ -251,9 +268,28 @@ pub fn build(
         young: decision.young,
         started_at: None,
         rule_origin: rule.origin.clone(),
+        chart: None,
     };
+    if let (Some(points), Some(base)) = (points_usd, decision.baseline) {
+        let n = points.len().max(1) as f64;
+        let spread = decision.scale.unwrap_or(0.0);
+        alert.chart = Some(Chart {
+            bucket_minutes: chart_bucket_minutes(decision.window.minutes()),
+            points_usd: points,
+            band_low_usd: ((base.as_f64() - spread) / n).max(0.0),
+            band_high_usd: (base.as_f64() + spread) / n,
+        });
+    }
     alert.summary = summary(rule, decision, &alert);
     alert
+}
+
+/// Buckets of the chart: about a dozen to two dozen per window.
+pub fn chart_bucket_minutes(window_minutes: i64) -> i64 {
+    [1, 5, 10, 15, 30, 60, 120, 360, 1440]
+        .into_iter()
+        .find(|b| window_minutes / b <= 24)
+        .unwrap_or(1440)
 }
 
 fn round4(x: f64) -> f64 {

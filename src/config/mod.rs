@@ -77,6 +77,8 @@ pub struct ChannelConfig {
     pub kind: ChannelKind,
     pub timeout: Dur,
     pub send_resolved: bool,
+    /// Whether the series of one rule that change in one cycle go out as one message.
+    pub group: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -549,6 +551,9 @@ fn validate_channel(
         kind,
         timeout: raw.timeout.unwrap_or(Dur(10)),
         send_resolved: raw.send_resolved.unwrap_or(true),
+        group: raw
+            .group
+            .unwrap_or(matches!(raw.kind, ChannelKindName::Slack)),
     })
 }
 

@@ -76,6 +76,8 @@ pub struct RawChannel {
     pub timeout: Option<Dur>,
     /// Send resolved notifications too (default: on).
     pub send_resolved: Option<bool>,
+    /// One message per rule and cycle for all its series (default: on for chat channels).
+    pub group: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]

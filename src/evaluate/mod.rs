@@ -35,6 +35,8 @@ pub struct Decision {
     pub ratio: Option<f64>,
     /// Robust standard deviations above the baseline (spike rules).
     pub score: Option<f64>,
+    /// The baseline's robust standard deviation, in dollars.
+    pub scale: Option<f64>,
     /// Judged by the young-series rule: too little history for a baseline.
     pub young: bool,
     pub limit: Option<Usd>,
@@ -204,6 +206,7 @@ fn decide(
         baseline: Some(baseline_usd),
         ratio: ratio(observed.cost, baseline_usd),
         score: None,
+        scale: Some(base.scale),
         young: false,
         limit: None,
         period: plan.period.clone(),

@@ -20,7 +20,11 @@ impl Channel for ConsoleChannel {
         &self.name
     }
 
-    fn render(&self, alert: &Alert) -> Rendered {
-        Rendered::Stdout(serde_json::to_string(alert).expect("alerts serialise"))
+    fn render(&self, alerts: &[Alert]) -> Rendered {
+        let lines: Vec<String> = alerts
+            .iter()
+            .map(|a| serde_json::to_string(a).expect("alerts serialise"))
+            .collect();
+        Rendered::Stdout(lines.join("\n"))
     }
 }

@@ -46,7 +46,9 @@ pub enum Outcome {
 /// The one interface every channel implements.
 pub trait Channel: Send + Sync {
     fn name(&self) -> &str;
-    fn render(&self, alert: &Alert) -> Rendered;
+    /// Renders one message: a single alert, or, for a channel configured to group, the
+    /// series of one rule that changed in one cycle.
+    fn render(&self, alerts: &[Alert]) -> Rendered;
     /// Whether resolved notifications go to this channel.
     fn send_resolved(&self) -> bool {
         true

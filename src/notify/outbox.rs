@@ -79,15 +79,22 @@ impl Deliverer {
                 error: format!("no channel named `{}` in the configuration", msg.channel),
             };
         };
-        let alert: Alert = match serde_json::from_str(&msg.payload) {
-            Ok(a) => a,
+        let alerts: Vec<Alert> = match serde_json::from_str::<Vec<Alert>>(&msg.payload)
+            .or_else(|_| serde_json::from_str::<Alert>(&msg.payload).map(|a| vec![a]))
+        {
+            Ok(a) if !a.is_empty() => a,
+            Ok(_) => {
+                return Outcome::Failed {
+                    error: "empty queued message".into(),
+                };
+            }
             Err(e) => {
                 return Outcome::Failed {
                     error: format!("unreadable queued alert: {e}"),
                 };
             }
         };
-        match channel.render(&alert) {
+        match channel.render(&alerts) {
             Rendered::Stdout(line) => {
                 if !self.console_already_printed {
                     let mut out = std::io::stdout().lock();

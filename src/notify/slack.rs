@@ -97,6 +97,34 @@ pub fn message(alert: &Alert) -> Value {
     json!({ "text": truncate(&format!("{word}: {}", alert.summary), 3000), "blocks": blocks })
 }
 
+/// Several series of one rule in one message: a line each, largest first.
+pub fn group_message(alerts: &[Alert]) -> Value {
+    let first = &alerts[0];
+    let (icon, word) = match first.status {
+        Status::Firing => (":rotating_light:", "FIRING"),
+        Status::Resolved => (":white_check_mark:", "RESOLVED"),
+    };
+    let title = format!("{icon} {word}: {} ({} series)", first.rule, alerts.len());
+    let mut sorted: Vec<&Alert> = alerts.iter().collect();
+    sorted.sort_by(|a, b| b.observed_usd.total_cmp(&a.observed_usd));
+    let mut blocks = vec![
+        json!({"type": "header", "text": {"type": "plain_text", "text": truncate(&title, 150)}}),
+    ];
+    for a in sorted.iter().take(10) {
+        blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": truncate(&format!("*{}*: {}", who(a), a.summary), 2900)}}));
+    }
+    if alerts.len() > 10 {
+        blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": format!("and {} more series", alerts.len() - 10)}]}));
+    }
+    let text = format!(
+        "{word}: {} for {} series; largest: {}",
+        first.rule,
+        alerts.len(),
+        sorted[0].summary
+    );
+    json!({ "text": truncate(&text, 3000), "blocks": blocks })
+}
+
 fn truncate(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         s.to_string()
@@ -112,10 +140,14 @@ impl Channel for SlackChannel {
         &self.name
     }
 
-    fn render(&self, alert: &Alert) -> Rendered {
+    fn render(&self, alerts: &[Alert]) -> Rendered {
+        let body = match alerts {
+            [one] => message(one),
+            many => group_message(many),
+        };
         Rendered::Http(HttpRequest {
             url: self.url.clone(),
-            body: serde_json::to_vec(&message(alert)).expect("json serialises"),
+            body: serde_json::to_vec(&body).expect("json serialises"),
             headers: vec![("content-type".into(), "application/json".into())],
             timeout: self.timeout,
         })

@@ -17,14 +17,21 @@ impl Channel for WebhookChannel {
         &self.name
     }
 
-    fn render(&self, alert: &Alert) -> Rendered {
+    /// One alert is its JSON object; a group (only when configured) is an array of them.
+    fn render(&self, alerts: &[Alert]) -> Rendered {
+        let body = match alerts {
+            [one] => serde_json::to_vec(one),
+            many => serde_json::to_vec(many),
+        }
+        .expect("alerts serialise");
+        let first = &alerts[0];
         Rendered::Http(HttpRequest {
             url: self.url.clone(),
-            body: serde_json::to_vec(alert).expect("alerts serialise"),
+            body,
             headers: vec![
                 ("content-type".into(), "application/json".into()),
-                ("x-spendpager-dedup-key".into(), alert.dedup_key.clone()),
-                ("x-spendpager-status".into(), alert.status.as_str().into()),
+                ("x-spendpager-dedup-key".into(), first.dedup_key.clone()),
+                ("x-spendpager-status".into(), first.status.as_str().into()),
             ],
             timeout: self.timeout,
         })

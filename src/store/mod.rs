@@ -14,7 +14,8 @@ mod schema;
 pub use book::{FailedDelivery, NewMessage, OutboxMessage, StoredAlert, commit_cycle, load_alerts};
 pub use ingest::{IngestBatch, IngestReport, Position, SetAside};
 pub use query::{
-    Combo, ComboId, History, HistoryView, Metrics, StoreHistory, WindowAgg, sample_request_ids,
+    Combo, ComboId, History, HistoryView, Metrics, StoreHistory, WindowAgg, bucketed_spend,
+    sample_request_ids,
 };
 
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};

@@ -263,27 +263,62 @@ impl Store {
     }
 }
 
-/// [`Store::sample_request_ids`] on a connection or inside a transaction.
-pub fn sample_request_ids(
+/// Spend per bucket of `bucket_minutes` over `[start_ms, end_ms)` for rows whose dimensions
+/// equal the given values, oldest first, empty buckets included; for charts.
+pub fn bucketed_spend(
     conn: &rusqlite::Connection,
     start_ms: i64,
     end_ms: i64,
+    bucket_minutes: i64,
     labels: &[(Dimension, Option<String>)],
     filter: &[(Dimension, Vec<String>)],
-    limit: usize,
-) -> rusqlite::Result<Vec<String>> {
-    let column = |d: Dimension| match d {
+) -> rusqlite::Result<Vec<f64>> {
+    let bucket_ms = bucket_minutes.max(1) * 60_000;
+    let (clause, mut args) = row_filter(labels, filter);
+    let sql = format!(
+        "SELECT (ts_ms - ?) / ?, coalesce(sum(cost_nanos), 0) FROM rows
+         WHERE ts_ms >= ? AND ts_ms < ?{clause} GROUP BY 1"
+    );
+    let mut all: Vec<rusqlite::types::Value> = vec![
+        start_ms.into(),
+        bucket_ms.into(),
+        start_ms.into(),
+        end_ms.into(),
+    ];
+    all.append(&mut args);
+    let n = ((end_ms - start_ms) / bucket_ms).max(1) as usize;
+    let mut points = vec![0.0; n];
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(rusqlite::params_from_iter(all), |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+    })?;
+    for row in rows {
+        let (i, nanos) = row?;
+        if let Some(p) = points.get_mut(i as usize) {
+            *p = nanos as f64 / 1e9;
+        }
+    }
+    Ok(points)
+}
+
+fn column(d: Dimension) -> &'static str {
+    match d {
         Dimension::Tenant => "tenant",
         Dimension::Feature => "feature",
         Dimension::Model => "model",
         Dimension::Provider => "provider",
         Dimension::User => "user",
         Dimension::Workflow => "workflow",
-    };
-    let mut sql = String::from(
-        "SELECT request_id FROM rows WHERE ts_ms >= ? AND ts_ms < ? AND request_id IS NOT NULL",
-    );
-    let mut args: Vec<rusqlite::types::Value> = vec![start_ms.into(), end_ms.into()];
+    }
+}
+
+/// The SQL condition (and its arguments) for rows of one series under a rule's filter.
+fn row_filter(
+    labels: &[(Dimension, Option<String>)],
+    filter: &[(Dimension, Vec<String>)],
+) -> (String, Vec<rusqlite::types::Value>) {
+    let mut sql = String::new();
+    let mut args: Vec<rusqlite::types::Value> = Vec::new();
     for (d, v) in labels {
         match v {
             Some(v) => {
@@ -298,6 +333,25 @@ pub fn sample_request_ids(
         sql.push_str(&format!(" AND {} IN ({marks})", column(*d)));
         args.extend(allowed.iter().map(|a| a.clone().into()));
     }
+    (sql, args)
+}
+
+/// [`Store::sample_request_ids`] on a connection or inside a transaction.
+pub fn sample_request_ids(
+    conn: &rusqlite::Connection,
+    start_ms: i64,
+    end_ms: i64,
+    labels: &[(Dimension, Option<String>)],
+    filter: &[(Dimension, Vec<String>)],
+    limit: usize,
+) -> rusqlite::Result<Vec<String>> {
+    let mut sql = String::from(
+        "SELECT request_id FROM rows WHERE ts_ms >= ? AND ts_ms < ? AND request_id IS NOT NULL",
+    );
+    let mut args: Vec<rusqlite::types::Value> = vec![start_ms.into(), end_ms.into()];
+    let (clause, mut more) = row_filter(labels, filter);
+    sql.push_str(&clause);
+    args.append(&mut more);
     sql.push_str(" ORDER BY coalesce(cost_nanos, 0) DESC, ts_ms LIMIT ?");
     args.push((limit as i64).into());
     let mut stmt = conn.prepare_cached(&sql)?;
