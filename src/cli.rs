@@ -77,6 +77,36 @@ enum Command {
     },
     /// Show firing alerts, the outbox, failed deliveries, the last evaluation and sources.
     Status,
+    /// Hold pages back: add, list and expire silences.
+    Silence {
+        #[command(subcommand)]
+        action: SilenceAction,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum SilenceAction {
+    /// Silence the alerts whose labels match every --match.
+    Add {
+        /// key=value or key!=value over rule, severity and the labels; repeatable.
+        #[arg(long = "match", required = true)]
+        matchers: Vec<String>,
+        /// How long, like 2h or 30m.
+        #[arg(long = "for")]
+        duration: String,
+        /// When it starts, RFC 3339 (default: now).
+        #[arg(long)]
+        start: Option<String>,
+        #[arg(long, default_value = "")]
+        comment: String,
+    },
+    /// The silences that have not ended (or all of them).
+    List {
+        #[arg(long)]
+        all: bool,
+    },
+    /// End a silence now.
+    Expire { id: i64 },
 }
 
 #[derive(Subcommand, Debug)]
@@ -249,6 +279,11 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(crate::daemon::run(path, config))?;
         }
+        Command::Silence { action } => {
+            let config = load_config(&cli)?;
+            let mut store = Store::open(&config.store)?;
+            silence(&mut store, action, &mut out)?;
+        }
         Command::Status => {
             let config = load_config(&cli)?;
             if !config.store.exists() {
@@ -262,6 +297,85 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn silence(store: &mut Store, action: &SilenceAction, out: &mut dyn Write) -> anyhow::Result<()> {
+    use crate::alert::silence::Matcher;
+    let now = Timestamp::now();
+    match action {
+        SilenceAction::Add {
+            matchers,
+            duration,
+            start,
+            comment,
+        } => {
+            let matchers: Vec<Matcher> = matchers
+                .iter()
+                .map(|m| Matcher::parse(m).map_err(anyhow::Error::msg))
+                .collect::<anyhow::Result<_>>()?;
+            let span = crate::config::units::Dur::parse(duration)
+                .map_err(|e| anyhow::anyhow!("--for: {e}"))?;
+            if span.seconds() <= 0 {
+                bail!("--for must be longer than nothing");
+            }
+            let starts = match start {
+                Some(s) => parse_instant(s)?,
+                None => now,
+            };
+            let starts_ms = starts.as_millisecond();
+            let ends_ms = starts_ms + span.seconds() * 1000;
+            let id = store.add_silence(
+                &serde_json::to_string(&matchers)?,
+                starts_ms,
+                ends_ms,
+                comment,
+            )?;
+            let ends = Timestamp::from_millisecond(ends_ms)?;
+            let text: Vec<String> = matchers.iter().map(|m| m.to_string()).collect();
+            writeln!(
+                out,
+                "silence {id}: {} from {starts} to {ends}",
+                text.join(",")
+            )?;
+        }
+        SilenceAction::List { all } => {
+            let list = store.silences((!all).then(|| now.as_millisecond()))?;
+            if list.is_empty() {
+                writeln!(out, "no silences")?;
+            }
+            for s in list {
+                let m: Vec<Matcher> = serde_json::from_str(&s.matchers).unwrap_or_default();
+                let text: Vec<String> = m.iter().map(|m| m.to_string()).collect();
+                let when = |ms: i64| {
+                    Timestamp::from_millisecond(ms)
+                        .map(|t| t.to_string())
+                        .unwrap_or_default()
+                };
+                let state = match s.expired_ms {
+                    Some(e) if e < s.ends_ms => format!("expired {}", when(e)),
+                    _ if s.ends_ms <= now.as_millisecond() => "ended".into(),
+                    _ if s.starts_ms > now.as_millisecond() => "pending".into(),
+                    _ => "active".into(),
+                };
+                writeln!(
+                    out,
+                    "{}  {}  {} to {}  {state}  {}",
+                    s.id,
+                    text.join(","),
+                    when(s.starts_ms),
+                    when(s.ends_ms),
+                    s.comment
+                )?;
+            }
+        }
+        SilenceAction::Expire { id } => {
+            if !store.expire_silence(*id, now.as_millisecond())? {
+                bail!("no silence {id} that is still running");
+            }
+            writeln!(out, "silence {id} expired")?;
+        }
+    }
+    Ok(())
 }
 
 /// Delivers what the cycle queued, within the configured deadline.

@@ -2,7 +2,7 @@
 //! notifications routed to their channels. The daemon, `evaluate` and the backtest all run
 //! this same code; they differ only in where the book lives and whether it is written.
 
-use crate::alert::{AlertBook, Notification, Status, model};
+use crate::alert::{AlertBook, Notification, Status, model, silence};
 use crate::config::Config;
 use crate::evaluate::{self, RuleOutcome};
 use crate::store::{self, History, NewMessage, Store, StoreHistory};
@@ -45,6 +45,8 @@ pub fn step_book(
     outcomes: &[(usize, RuleOutcome)],
 ) -> Vec<Notification> {
     let mut notes = Vec::new();
+    let at_ms = at.as_millisecond();
+    let silences = active_silences(conn, at_ms);
     for (i, outcome) in outcomes {
         let rule = &config.rules[*i];
         let mut build = |d: &evaluate::Decision, status: Status| {
@@ -74,15 +76,44 @@ pub fn step_book(
             };
             model::build(rule, outcome, d, status, at, samples, points)
         };
+        let hold = |labels: &[(crate::row::Dimension, Option<String>)]| {
+            silence::hold(rule, labels, at_ms, &silences)
+        };
         notes.extend(book.step(
             rule,
-            at.as_millisecond(),
+            at_ms,
             outcome.window,
             &outcome.decisions,
             &mut build,
+            &hold,
         ));
     }
     notes
+}
+
+/// The silences that may hold at `at_ms`; an unreadable one is logged and ignored.
+fn active_silences(conn: &Connection, at_ms: i64) -> Vec<silence::Silence> {
+    let stored = store::load_silences(conn, at_ms).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "cannot read silences; none apply this cycle");
+        Vec::new()
+    });
+    stored
+        .into_iter()
+        .filter_map(|s| match serde_json::from_str(&s.matchers) {
+            Ok(matchers) => Some(silence::Silence {
+                id: s.id,
+                matchers,
+                starts_ms: s.starts_ms,
+                ends_ms: s.ends_ms,
+                comment: s.comment,
+                expired_ms: s.expired_ms,
+            }),
+            Err(e) => {
+                tracing::error!(silence = s.id, error = %e, "unreadable silence ignored");
+                None
+            }
+        })
+        .collect()
 }
 
 /// Channel, rule and status: what one grouped message shares.

@@ -16,14 +16,31 @@ pub fn print(config: &Config, store: &Store, out: &mut dyn Write) -> anyhow::Res
     let firing: Vec<_> = alerts.iter().filter(|a| a.state != "inactive").collect();
     writeln!(out, "alerts: {} firing or pending", firing.len())?;
     for a in firing {
+        let held = a
+            .held_by
+            .as_deref()
+            .map(|h| format!(", held by {h}"))
+            .unwrap_or_default();
         writeln!(
             out,
-            "  {} {} {} since {} (key {})",
+            "  {} {} {} since {} (key {}{held})",
             a.state,
             a.rule,
             a.series,
             when(a.since_ms),
             a.dedup_key
+        )?;
+    }
+    let silences = store.silences(Some(jiff::Timestamp::now().as_millisecond()))?;
+    writeln!(out, "silences: {} not ended", silences.len())?;
+    for s in &silences {
+        writeln!(
+            out,
+            "  {} {} until {} {}",
+            s.id,
+            s.matchers,
+            when(s.ends_ms),
+            s.comment
         )?;
     }
     let queued = store.outbox()?;

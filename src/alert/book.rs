@@ -9,6 +9,7 @@ use super::model::{Alert, Status, dedup_key, series_text};
 use crate::config::Rule;
 use crate::evaluate::Decision;
 use crate::evaluate::windows::Span;
+use crate::row::Dimension;
 use crate::store::StoredAlert;
 use std::collections::{HashMap, HashSet};
 
@@ -52,6 +53,27 @@ pub struct Entry {
     pub last_status: Option<Status>,
     pub updated_ms: i64,
     pub last_alert: Option<Alert>,
+    /// What holds its pages back now (`silence 3`, `mute 22:00-07:00`), if anything.
+    pub held_by: Option<String>,
+}
+
+impl Entry {
+    fn new(key: &str, rule: &Rule, labels: &[(Dimension, Option<String>)], at_ms: i64) -> Entry {
+        Entry {
+            dedup_key: key.to_string(),
+            rule: rule.name.clone(),
+            series: series_text(labels),
+            phase: Phase::Inactive,
+            since_ms: at_ms,
+            pending_since_ms: None,
+            last_true_ms: None,
+            last_sent_ms: None,
+            last_status: None,
+            updated_ms: at_ms,
+            last_alert: None,
+            held_by: None,
+        }
+    }
 }
 
 impl Entry {
@@ -67,6 +89,7 @@ impl Entry {
             last_sent_ms: self.last_sent_ms,
             last_status: self.last_status.map(|s| s.as_str().to_string()),
             updated_ms: self.updated_ms,
+            held_by: self.held_by.clone(),
             last_alert: self
                 .last_alert
                 .as_ref()
@@ -94,9 +117,13 @@ impl Entry {
             last_true_ms: s.last_true_ms,
             last_sent_ms: s.last_sent_ms,
             updated_ms: s.updated_ms,
+            held_by: s.held_by,
         }
     }
 }
+
+/// What holds a series' pages back now, given its labels: `Some("silence 3")` or nothing.
+pub type Hold<'a> = dyn Fn(&[(Dimension, Option<String>)]) -> Option<String> + 'a;
 
 /// A notification the book decided to send, and to which channels.
 #[derive(Clone, Debug)]
@@ -145,7 +172,8 @@ impl AlertBook {
     }
 
     /// Applies one rule's decisions at `at_ms`. `build` makes the alert for a decision when
-    /// one is needed; it is not called for quiet series.
+    /// one is needed; it is not called for quiet series. `hold` says what holds a series'
+    /// pages back now (a silence, a mute window), if anything.
     pub fn step(
         &mut self,
         rule: &Rule,
@@ -153,6 +181,7 @@ impl AlertBook {
         window: Span,
         decisions: &[Decision],
         build: &mut dyn FnMut(&Decision, Status) -> Alert,
+        hold: &Hold<'_>,
     ) -> Vec<Notification> {
         let mut out = Vec::new();
         let mut seen = HashSet::with_capacity(decisions.len());
@@ -166,29 +195,20 @@ impl AlertBook {
             if !d.firing && existing.is_none_or(|p| p == Phase::Inactive) {
                 continue;
             }
-            let entry = self.entries.entry(key.clone()).or_insert_with(|| Entry {
-                dedup_key: key.clone(),
-                rule: rule.name.clone(),
-                series: series_text(&d.labels),
-                phase: Phase::Inactive,
-                since_ms: at_ms,
-                pending_since_ms: None,
-                last_true_ms: None,
-                last_sent_ms: None,
-                last_status: None,
-                updated_ms: at_ms,
-                last_alert: None,
-            });
-            let mut send = None;
+            let entry = self
+                .entries
+                .entry(key.clone())
+                .or_insert_with(|| Entry::new(&key, rule, &d.labels, at_ms));
             if d.firing {
                 entry.last_true_ms = Some(at_ms);
             }
             // A firing alert whose condition ended recently stays firing: a series hovering
             // at the line fires once and resolves once.
-            let held = entry.phase == Phase::Firing
+            let held_on = entry.phase == Phase::Firing
                 && !d.firing
                 && at_ms - entry.last_true_ms.unwrap_or(i64::MIN / 2) < keep_ms;
-            match (entry.phase, d.firing || held) {
+            let mut send = None;
+            match (entry.phase, d.firing || held_on) {
                 (Phase::Inactive, true) if pending_for_ms > 0 => {
                     entry.phase = Phase::Pending;
                     entry.since_ms = at_ms;
@@ -200,11 +220,13 @@ impl AlertBook {
                         send = Some(Status::Firing);
                     }
                 }
-                (Phase::Firing, true) => {
-                    if d.firing && at_ms - entry.last_sent_ms.unwrap_or(i64::MIN / 2) >= repeat_ms {
+                (Phase::Firing, true) if d.firing => {
+                    let due = at_ms - entry.last_sent_ms.unwrap_or(i64::MIN / 2) >= repeat_ms;
+                    if due || entry.last_status != Some(Status::Firing) || grew(rule, entry, d) {
                         send = Some(Status::Firing);
                     }
                 }
+                (Phase::Firing, true) => {}
                 (Phase::Pending, false) => {
                     entry.phase = Phase::Inactive;
                     entry.since_ms = at_ms;
@@ -217,7 +239,10 @@ impl AlertBook {
             self.changed.insert(key.clone());
             if let Some(status) = send {
                 let mut alert = build(d, status);
-                out.push(transition(entry, &mut alert, status, at_ms, rule));
+                if let Some(n) = transition(entry, &mut alert, status, at_ms, rule, hold(&d.labels))
+                {
+                    out.push(n);
+                }
             }
         }
         // Firing series with no spend at all in the window: their condition has ended.
@@ -248,7 +273,17 @@ impl AlertBook {
                 continue;
             };
             super::model::mark_without_spend(&mut alert, rule, at_ms, window);
-            out.push(transition(entry, &mut alert, Status::Resolved, at_ms, rule));
+            let labels = super::model::labels_of(&alert);
+            if let Some(n) = transition(
+                entry,
+                &mut alert,
+                Status::Resolved,
+                at_ms,
+                rule,
+                hold(&labels),
+            ) {
+                out.push(n);
+            }
         }
         out
     }
@@ -264,13 +299,29 @@ impl AlertBook {
     }
 }
 
+/// Whether a firing series grew enough since its last page to page again before `repeat`.
+fn grew(rule: &Rule, entry: &Entry, d: &Decision) -> bool {
+    let (Some(g), Some(last)) = (rule.renotify, entry.last_alert.as_ref()) else {
+        return false;
+    };
+    if entry.last_status != Some(Status::Firing) {
+        return false;
+    }
+    let now = d.observed.cost.as_f64();
+    now >= last.observed_usd * (1.0 + g.share) && now - last.observed_usd >= g.min.as_f64()
+}
+
+/// Moves an entry to the state a notification announces, and returns the notification unless
+/// it is held back. A held firing is recorded (with what holds it) but not counted as sent,
+/// so it goes out when the hold ends; a resolution goes out only if its firing did.
 fn transition(
     entry: &mut Entry,
     alert: &mut Alert,
     status: Status,
     at_ms: i64,
     rule: &Rule,
-) -> Notification {
+    held_by: Option<String>,
+) -> Option<Notification> {
     let was_firing = entry.phase == Phase::Firing;
     let at_text = || {
         jiff::Timestamp::from_millisecond(at_ms)
@@ -284,6 +335,7 @@ fn transition(
     };
     alert.status = status;
     alert.started_at = Some(started_at.unwrap_or_else(at_text));
+    let announced = entry.last_status == Some(Status::Firing);
     match status {
         Status::Firing => {
             if !was_firing {
@@ -297,11 +349,26 @@ fn transition(
             entry.since_ms = at_ms;
         }
     }
+    entry.last_alert = Some(alert.clone());
+    let send = match status {
+        Status::Firing => held_by.is_none(),
+        Status::Resolved => announced,
+    };
+    entry.held_by = if status == Status::Firing {
+        held_by
+    } else {
+        None
+    };
+    if !send {
+        if status == Status::Resolved {
+            entry.last_status = Some(Status::Resolved);
+        }
+        return None;
+    }
     entry.last_sent_ms = Some(at_ms);
     entry.last_status = Some(status);
-    entry.last_alert = Some(alert.clone());
-    Notification {
+    Some(Notification {
         alert: alert.clone(),
         channels: rule.channels.clone(),
-    }
+    })
 }

@@ -191,17 +191,22 @@ pub fn mark_without_spend(alert: &mut Alert, rule: &Rule, at_ms: i64, window: Sp
     alert.contributors.clear();
     alert.sample_request_ids.clear();
     alert.drivers = AlertDrivers::default();
-    let labels: Vec<(Dimension, Option<String>)> = alert
-        .labels
-        .iter()
-        .filter_map(|(k, v)| Dimension::parse(k).map(|d| (d, v.clone())))
-        .collect();
+    let labels = labels_of(alert);
     let end = window.end_ts().to_zoned(rule.timezone.clone());
     alert.summary = format!(
         "Resolved: {} had no spend in the window to {}.",
         describe_series(&labels),
         end.strftime("%Y-%m-%d %H:%M %Z")
     );
+}
+
+/// The labels of an alert as dimension and value pairs.
+pub fn labels_of(alert: &Alert) -> Vec<(Dimension, Option<String>)> {
+    alert
+        .labels
+        .iter()
+        .filter_map(|(k, v)| Dimension::parse(k).map(|d| (d, v.clone())))
+        .collect()
 }
 
 /// Builds the alert for a decision of `rule`.

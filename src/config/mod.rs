@@ -7,7 +7,7 @@ mod rule;
 pub mod units;
 
 pub use raw::{ChannelKindName, Period, Seasonality, Severity, SourceKindName};
-pub use rule::{MAX_COMPARABLE_WINDOWS, Rule, RuleKind, SpikeRule};
+pub use rule::{Growth, MAX_COMPARABLE_WINDOWS, MuteWindow, Rule, RuleKind, SpikeRule};
 
 use crate::money::Usd;
 use crate::row::Dimension;
@@ -380,6 +380,13 @@ impl Config {
     pub fn rule(&self, name: &str) -> Option<&Rule> {
         self.rules.iter().find(|r| r.name == name)
     }
+}
+
+/// Minutes after midnight of `HH:MM`.
+fn clock(text: &str) -> Option<i32> {
+    let (h, m) = text.trim().split_once(':')?;
+    let (h, m): (i32, i32) = (h.parse().ok()?, m.parse().ok()?);
+    ((0..24).contains(&h) && (0..60).contains(&m)).then_some(h * 60 + m)
 }
 
 /// Drops `.` components, so that messages say `/etc/spendpager/rules/a.yaml`, not
@@ -764,6 +771,48 @@ fn validate_rule(
             }
         }
     };
+    let rule_zone = raw
+        .timezone
+        .as_ref()
+        .map(|z| z.0.clone())
+        .unwrap_or_else(|| timezone.clone());
+    let mut mute = Vec::new();
+    for m in &raw.mute {
+        match (clock(&m.value.from), clock(&m.value.to)) {
+            (Some(start), Some(end)) if start != end => mute.push(MuteWindow {
+                start,
+                end,
+                timezone: m
+                    .value
+                    .timezone
+                    .as_ref()
+                    .map(|z| z.0.clone())
+                    .unwrap_or_else(|| rule_zone.clone()),
+            }),
+            (Some(_), Some(_)) => p.at(m, field("mute"), "from and to are the same time"),
+            _ => p.at(
+                m,
+                field("mute"),
+                format!("`{}` to `{}`: times are HH:MM", m.value.from, m.value.to),
+            ),
+        }
+    }
+    let renotify = match &raw.renotify {
+        Some(r) if !(r.value.growth.is_finite() && r.value.growth > 0.0) => {
+            p.at(
+                r,
+                field("renotify.growth"),
+                "must be a share above 0, like 0.5 for half again",
+            );
+            None
+        }
+        Some(r) => Some(Growth {
+            share: r.value.growth,
+            min: money(r.value.min_usd.as_ref(), &field("renotify.min_usd"), p)
+                .unwrap_or(Usd::ZERO),
+        }),
+        None => None,
+    };
     if p.errors.len() > before {
         return None;
     }
@@ -783,6 +832,8 @@ fn validate_rule(
             .map(|z| z.0.clone())
             .unwrap_or_else(|| timezone.clone()),
         origin: format!("{}:{}", p.file.display(), raw.name.referenced.line()),
+        mute,
+        renotify,
     })
 }
 

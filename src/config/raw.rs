@@ -171,4 +171,24 @@ pub struct RawRule {
     pub limit_usd: Option<Spanned<Dollars>>,
     pub period: Option<Period>,
     pub timezone: Option<Zone>,
+    #[serde(default)]
+    pub mute: Vec<Spanned<RawMute>>,
+    pub renotify: Option<Spanned<RawRenotify>>,
+}
+
+/// `{ from: "22:00", to: "07:00", timezone: Europe/Paris }`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMute {
+    pub from: String,
+    pub to: String,
+    pub timezone: Option<Zone>,
+}
+
+/// `{ growth: 0.5, min_usd: 20 }`: page again when spend grew 50 % and 20 USD since the last page.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRenotify {
+    pub growth: f64,
+    pub min_usd: Option<Spanned<Dollars>>,
 }

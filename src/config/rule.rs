@@ -31,6 +31,51 @@ pub struct Rule {
     pub timezone: TimeZone,
     /// Where the rule was written, for messages: `rules/spend.yaml:12`.
     pub origin: String,
+    /// Daily time ranges in which this rule's pages are held back.
+    pub mute: Vec<MuteWindow>,
+    /// Page again before `repeat` when a firing series has grown this much since its last page.
+    pub renotify: Option<Growth>,
+}
+
+/// A daily local time range, `22:00` to `07:00` wrapping midnight.
+#[derive(Clone, Debug)]
+pub struct MuteWindow {
+    /// Minutes after local midnight.
+    pub start: i32,
+    pub end: i32,
+    pub timezone: TimeZone,
+}
+
+impl MuteWindow {
+    pub fn covers(&self, at: jiff::Timestamp) -> bool {
+        let local = at.to_zoned(self.timezone.clone());
+        let m = i32::from(local.hour()) * 60 + i32::from(local.minute());
+        if self.start <= self.end {
+            self.start <= m && m < self.end
+        } else {
+            m >= self.start || m < self.end
+        }
+    }
+}
+
+impl std::fmt::Display for MuteWindow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:02}:{:02}-{:02}:{:02}",
+            self.start / 60,
+            self.start % 60,
+            self.end / 60,
+            self.end % 60
+        )
+    }
+}
+
+/// Growth that earns an early page: both a share and an amount over the last page's spend.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Growth {
+    pub share: f64,
+    pub min: Usd,
 }
 
 #[derive(Clone, Debug)]

@@ -20,6 +20,8 @@ pub struct StoredAlert {
     pub updated_ms: i64,
     /// The last alert JSON sent or built for this entry.
     pub last_alert: Option<String>,
+    /// What holds its pages back (`silence 3`), if anything.
+    pub held_by: Option<String>,
 }
 
 /// A notification a channel refused for good.
@@ -59,11 +61,12 @@ fn stored_alert(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredAlert> {
         last_status: r.get(8)?,
         updated_ms: r.get(9)?,
         last_alert: r.get(10)?,
+        held_by: r.get(11)?,
     })
 }
 
 const ALERT_COLUMNS: &str = "dedup_key, rule, series, state, since_ms, pending_since_ms, \
-    last_true_ms, last_sent_ms, last_status, updated_ms, last_alert";
+    last_true_ms, last_sent_ms, last_status, updated_ms, last_alert, held_by";
 
 fn outbox_message(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxMessage> {
     Ok(OutboxMessage {
@@ -113,13 +116,14 @@ pub fn commit_cycle(
     {
         let mut upsert = tx.prepare_cached(
             "INSERT INTO alerts (dedup_key, rule, series, state, since_ms, pending_since_ms,
-                    last_true_ms, last_sent_ms, last_status, updated_ms, last_alert)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                    last_true_ms, last_sent_ms, last_status, updated_ms, last_alert, held_by)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
                  ON CONFLICT (dedup_key) DO UPDATE SET state = excluded.state,
                     since_ms = excluded.since_ms, pending_since_ms = excluded.pending_since_ms,
                     last_true_ms = excluded.last_true_ms,
                     last_sent_ms = excluded.last_sent_ms, last_status = excluded.last_status,
-                    updated_ms = excluded.updated_ms, last_alert = excluded.last_alert",
+                    updated_ms = excluded.updated_ms, last_alert = excluded.last_alert,
+                    held_by = excluded.held_by",
         )?;
         for a in changed {
             upsert.execute(params![
@@ -133,7 +137,8 @@ pub fn commit_cycle(
                 a.last_sent_ms,
                 a.last_status,
                 a.updated_ms,
-                a.last_alert
+                a.last_alert,
+                a.held_by
             ])?;
         }
         let mut enqueue = tx.prepare_cached(
@@ -249,5 +254,72 @@ impl Store {
         })
         .and_then(|rows| rows.collect())
         .map_err(|e| self.err(e))
+    }
+}
+
+/// A silence as stored: matchers as JSON text, times in milliseconds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredSilence {
+    pub id: i64,
+    pub matchers: String,
+    pub starts_ms: i64,
+    pub ends_ms: i64,
+    pub comment: String,
+    pub expired_ms: Option<i64>,
+}
+
+/// Every silence that has not ended by `after_ms`.
+pub fn load_silences(conn: &Connection, after_ms: i64) -> rusqlite::Result<Vec<StoredSilence>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, matchers, starts_ms, ends_ms, comment, expired_ms FROM silences
+         WHERE ends_ms > ?1 AND (expired_ms IS NULL OR expired_ms > ?1) ORDER BY id",
+    )?;
+    stmt.query_map([after_ms], |r| {
+        Ok(StoredSilence {
+            id: r.get(0)?,
+            matchers: r.get(1)?,
+            starts_ms: r.get(2)?,
+            ends_ms: r.get(3)?,
+            comment: r.get(4)?,
+            expired_ms: r.get(5)?,
+        })
+    })
+    .and_then(|rows| rows.collect())
+}
+
+impl Store {
+    /// Adds a silence; returns its id.
+    pub fn add_silence(
+        &mut self,
+        matchers: &str,
+        starts_ms: i64,
+        ends_ms: i64,
+        comment: &str,
+    ) -> Result<i64> {
+        let now = jiff::Timestamp::now().as_millisecond();
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO silences (matchers, starts_ms, ends_ms, comment, created_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![matchers, starts_ms, ends_ms, comment, now],
+            )?;
+            Ok(tx.last_insert_rowid())
+        })
+    }
+
+    /// Silences, all or only those not ended by `after_ms`.
+    pub fn silences(&self, after_ms: Option<i64>) -> Result<Vec<StoredSilence>> {
+        load_silences(self.conn(), after_ms.unwrap_or(i64::MIN)).map_err(|e| self.err(e))
+    }
+
+    /// Ends a silence now. Returns false when there is no such silence or it had ended.
+    pub fn expire_silence(&mut self, id: i64, now_ms: i64) -> Result<bool> {
+        self.write(|tx| {
+            let n = tx.execute(
+                "UPDATE silences SET expired_ms = ?2 WHERE id = ?1 AND ends_ms > ?2
+                    AND (expired_ms IS NULL OR expired_ms > ?2)",
+                params![id, now_ms],
+            )?;
+            Ok(n > 0)
+        })
     }
 }

@@ -11,7 +11,10 @@ mod ingest;
 mod query;
 mod schema;
 
-pub use book::{FailedDelivery, NewMessage, OutboxMessage, StoredAlert, commit_cycle, load_alerts};
+pub use book::{
+    FailedDelivery, NewMessage, OutboxMessage, StoredAlert, StoredSilence, commit_cycle,
+    load_alerts, load_silences,
+};
 pub use ingest::{IngestBatch, IngestReport, Position, SetAside};
 pub use query::{
     Combo, ComboId, History, HistoryView, Metrics, StoreHistory, WindowAgg, bucketed_spend,

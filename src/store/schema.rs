@@ -128,4 +128,18 @@ pub const MIGRATIONS: &[&str] = &[
         notifications INTEGER NOT NULL
     );
     "#,
+    // 2: silences, and what holds an alert's pages back.
+    r#"
+    CREATE TABLE silences (
+        id INTEGER PRIMARY KEY,
+        -- JSON list of {key, value, negate}
+        matchers TEXT NOT NULL,
+        starts_ms INTEGER NOT NULL,
+        ends_ms INTEGER NOT NULL,
+        comment TEXT NOT NULL,
+        created_ms INTEGER NOT NULL,
+        expired_ms INTEGER
+    );
+    ALTER TABLE alerts ADD COLUMN held_by TEXT;
+    "#,
 ];
