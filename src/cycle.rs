@@ -169,6 +169,8 @@ pub fn run_cycle(
     at: Timestamp,
     dry_run: bool,
 ) -> anyhow::Result<Vec<Notification>> {
+    // The book keeps milliseconds; an instant finer than that would not compare equal to itself.
+    let at = Timestamp::from_millisecond(at.as_millisecond())?;
     let outcomes = {
         let mut view = history.view(store)?;
         evaluate_rules(config, &mut view, at, None)
