@@ -58,12 +58,17 @@ pub fn step_book(
             } else {
                 None
             };
+            // For an attribution rule the evidence is the rows with no owner.
+            let mut evidence = d.labels.clone();
+            if let crate::config::RuleKind::Attribution { dimension, .. } = &rule.kind {
+                evidence.push((*dimension, None));
+            }
             let samples = if status == Status::Firing {
                 store::sample_request_ids(
                     conn,
                     d.window.start_ms(),
                     d.window.end_ms(),
-                    &d.labels,
+                    &evidence,
                     &rule.filter,
                     SAMPLE_IDS,
                 )

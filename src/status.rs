@@ -13,7 +13,10 @@ fn when(ms: i64) -> String {
 
 pub fn print(config: &Config, store: &Store, out: &mut dyn Write) -> anyhow::Result<()> {
     let alerts = store.load_alerts()?;
-    let firing: Vec<_> = alerts.iter().filter(|a| a.state != "inactive").collect();
+    let firing: Vec<_> = alerts
+        .iter()
+        .filter(|a| a.state == "firing" || a.state == "pending")
+        .collect();
     writeln!(out, "alerts: {} firing or pending", firing.len())?;
     for a in firing {
         let held = a
@@ -74,11 +77,16 @@ pub fn print(config: &Config, store: &Store, out: &mut dyn Write) -> anyhow::Res
         Some(ms) => writeln!(out, "last evaluation: {}", when(ms))?,
         None => writeln!(out, "last evaluation: never")?,
     }
+    let now_ms = jiff::Timestamp::now().as_millisecond();
     for s in &config.sources {
         let cursors: Result<Vec<(String, String)>> = store.cursors(s.name());
+        let (rows, newest) = store.source_rows(s.name())?;
+        let lag = newest
+            .map(|ms| format!("newest row {} ({}s ago)", when(ms), (now_ms - ms) / 1000))
+            .unwrap_or_else(|| "no rows yet".into());
         writeln!(
             out,
-            "source {}: {} cursor entries",
+            "source {}: {rows} rows, {lag}, {} cursor entries",
             s.name(),
             cursors?.len()
         )?;

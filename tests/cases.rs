@@ -385,3 +385,84 @@ fn case_10_another_process_writing_the_store_is_waited_for() {
         10_000_000_000
     );
 }
+
+#[test]
+fn case_04_an_attribution_rule_pages_on_spend_nobody_can_be_billed_for() {
+    let s = Scratch::new();
+    let config = s.config(&format!(
+        "store: {}\ndelay: 0s\nchannels: {{ out: {{ kind: console }} }}\nrules:\n  - name: unowned-spend\n    kind: attribution\n    dimension: tenant\n    window: 1h\n    max_share: 0.2\n    min_usd: 0.01\n    channels: [out]\n  - name: unowned-quiet\n    kind: attribution\n    dimension: tenant\n    window: 1h\n    max_share: 0.6\n    min_usd: 0.01\n    channels: [out]\n",
+        s.path("store.db").display()
+    ));
+    let mut store = s.store();
+    s.ingest(&mut store, "c4.jsonl", CASE_04);
+    let notes = cycle::run_cycle(
+        &config,
+        &mut store,
+        &mut StoreHistory::new(),
+        ts("2026-03-02T10:30:00Z"),
+        true,
+    )
+    .unwrap();
+    assert_eq!(
+        notes.len(),
+        1,
+        "only the rule allowing 20% pages: {notes:#?}"
+    );
+    let a = &notes[0].alert;
+    assert_eq!(
+        (a.rule.as_str(), a.kind.as_str()),
+        ("unowned-spend", "attribution")
+    );
+    assert_eq!(a.observed_usd, 0.041);
+    assert_eq!(a.unowned_share, Some(0.5395));
+    assert_eq!(a.sample_request_ids, ["c4-3", "c4-4"]);
+    assert!(
+        a.contributors
+            .iter()
+            .any(|c| c.dimension == "feature" && c.value.as_deref() == Some("shared-key-app"))
+    );
+    assert!(
+        a.contributors.iter().all(|c| c.dimension != "tenant"),
+        "{:?}",
+        a.contributors
+    );
+    assert!(
+        a.summary.starts_with(
+            "53.9% of all spend in the hour to 2026-03-02 10:30 UTC had no tenant: $0.041"
+        ),
+        "{}",
+        a.summary
+    );
+}
+
+#[test]
+fn a_runaway_rule_names_the_looping_workflow_and_ignores_spend_with_no_caller() {
+    let s = Scratch::new();
+    let config = s.config(&format!(
+        "store: {}\ndelay: 0s\nchannels: {{ out: {{ kind: console }} }}\nrules:\n  - name: runaway-workflow\n    kind: runaway\n    group_by: [workflow]\n    window: 15m\n    max_usd: 5\n    channels: [out]\n",
+        s.path("store.db").display()
+    ));
+    let mut store = s.store();
+    let mut lines = String::new();
+    for i in 0..12 {
+        lines.push_str(&format!("{{\"ts\":\"2026-03-03T03:{:02}:00Z\",\"request_id\":\"loop-{i}\",\"model\":\"gpt-4o\",\"cost_usd\":0.5,\"tenant\":\"acme\",\"workflow\":\"nightly-agent\"}}\n", i));
+        lines.push_str(&format!("{{\"ts\":\"2026-03-03T03:{:02}:30Z\",\"request_id\":\"free-{i}\",\"model\":\"gpt-4o\",\"cost_usd\":2.0,\"tenant\":\"acme\"}}\n", i));
+    }
+    s.ingest(&mut store, "loop.jsonl", &lines);
+    let notes = cycle::run_cycle(
+        &config,
+        &mut store,
+        &mut StoreHistory::new(),
+        ts("2026-03-03T03:15:00Z"),
+        true,
+    )
+    .unwrap();
+    assert_eq!(notes.len(), 1, "{notes:#?}");
+    let a = &notes[0].alert;
+    assert_eq!(
+        a.labels.get("workflow"),
+        Some(&Some("nightly-agent".to_string()))
+    );
+    assert_eq!(a.observed_usd, 6.0);
+    assert!(a.summary.contains("running past $5.00"), "{}", a.summary);
+}

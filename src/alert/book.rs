@@ -82,7 +82,12 @@ impl Entry {
             dedup_key: self.dedup_key.clone(),
             rule: self.rule.clone(),
             series: self.series.clone(),
-            state: self.phase.as_str().to_string(),
+            // Stored as one of inactive, pending, firing and resolved: an inactive entry whose
+            // last word was a resolution is "resolved".
+            state: match (self.phase, self.last_status) {
+                (Phase::Inactive, Some(Status::Resolved)) => "resolved".to_string(),
+                (phase, _) => phase.as_str().to_string(),
+            },
             since_ms: self.since_ms,
             pending_since_ms: self.pending_since_ms,
             last_true_ms: self.last_true_ms,

@@ -74,6 +74,9 @@ pub struct Alert {
     pub period: Option<String>,
     pub drivers: AlertDrivers,
     pub young: bool,
+    /// Attribution rules: the share of the series' spend that has no owner.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unowned_share: Option<f64>,
     pub started_at: Option<String>,
     pub rule_origin: String,
     /// The window's spend bucket by bucket, and the baseline band spread over the buckets,
@@ -271,6 +274,7 @@ pub fn build(
             cost_per_token: round(cost_per_token),
         },
         young: decision.young,
+        unowned_share: decision.unowned_share.map(round4),
         started_at: None,
         rule_origin: rule.origin.clone(),
         chart: None,
@@ -348,6 +352,37 @@ fn summary(rule: &Rule, decision: &Decision, alert: &Alert) -> String {
             let limit = limit.human();
             format!(
                 "{who} spent ${observed} {}, reaching the limit of ${limit}",
+                window_words(rule, decision)
+            )
+        }
+        (
+            RuleKind::Attribution {
+                dimension,
+                max_share,
+                ..
+            },
+            _,
+        ) => {
+            let whose = if decision.labels.is_empty() {
+                "all spend".to_string()
+            } else {
+                format!(
+                    "the spend of {}",
+                    describe_series(&decision.labels).to_lowercase()
+                )
+            };
+            format!(
+                "{} of {whose} {} had no {dimension}: ${observed} that nobody can be billed for, \
+                 above the allowed {}",
+                pct(decision.unowned_share.unwrap_or(0.0)),
+                window_words(rule, decision),
+                pct(*max_share)
+            )
+        }
+        (RuleKind::Runaway { limit, .. }, _) => {
+            let limit = limit.human();
+            format!(
+                "{who} spent ${observed} {}, running past ${limit}",
                 window_words(rule, decision)
             )
         }

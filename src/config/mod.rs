@@ -382,6 +382,16 @@ impl Config {
     }
 }
 
+fn rule_kind_word(k: raw::RuleKindName) -> &'static str {
+    match k {
+        raw::RuleKindName::Spike => "spike",
+        raw::RuleKindName::Threshold => "threshold",
+        raw::RuleKindName::Budget => "budget",
+        raw::RuleKindName::Attribution => "attribution",
+        raw::RuleKindName::Runaway => "runaway",
+    }
+}
+
 /// Minutes after midnight of `HH:MM`.
 fn clock(text: &str) -> Option<i32> {
     let (h, m) = text.trim().split_once(':')?;
@@ -747,6 +757,95 @@ fn validate_rule(
                 limit: limit.unwrap_or(Usd::ZERO),
             }
         }
+        raw::RuleKindName::Attribution => {
+            for (set, key) in [
+                (raw.baseline.is_some(), "baseline"),
+                (raw.threshold.is_some(), "threshold"),
+                (raw.young.is_some(), "young"),
+                (raw.period.is_some(), "period"),
+                (raw.limit_usd.is_some(), "limit_usd"),
+                (raw.max_usd.is_some(), "max_usd"),
+            ] {
+                not_for(p, set, key, "attribution");
+            }
+            let window = required_window(raw, p, &field);
+            let dimension = match &raw.dimension {
+                Some(d) => match Dimension::parse(&d.value) {
+                    Some(dim) if dim != Dimension::Model && dim != Dimension::Provider => Some(dim),
+                    _ => {
+                        p.at(
+                            d,
+                            field("dimension"),
+                            format!("`{}`: use tenant, feature, user or workflow", d.value),
+                        );
+                        None
+                    }
+                },
+                None => {
+                    p.at(
+                        &raw.name,
+                        field("dimension"),
+                        "is required for kind attribution (tenant, feature, user or workflow)",
+                    );
+                    None
+                }
+            };
+            if dimension.is_some_and(|d| group_by.contains(&d)) {
+                p.at(
+                    &raw.name,
+                    field("group_by"),
+                    "cannot hold the attribution dimension itself",
+                );
+            }
+            let max_share = raw.max_share.unwrap_or(0.2);
+            if !(0.0..1.0).contains(&max_share) {
+                p.at(
+                    &raw.name,
+                    field("max_share"),
+                    "must be a share from 0 up to (not including) 1",
+                );
+            }
+            RuleKind::Attribution {
+                dimension: dimension.unwrap_or(Dimension::Tenant),
+                window: window.unwrap_or(Dur::hours(1)),
+                max_share,
+                min_usd: money(raw.min_usd.as_ref(), &field("min_usd"), p)
+                    .unwrap_or(Usd::from_nanos(1_000_000_000)),
+            }
+        }
+        raw::RuleKindName::Runaway => {
+            for (set, key) in [
+                (raw.baseline.is_some(), "baseline"),
+                (raw.threshold.is_some(), "threshold"),
+                (raw.young.is_some(), "young"),
+                (raw.period.is_some(), "period"),
+                (raw.limit_usd.is_some(), "limit_usd"),
+                (raw.dimension.is_some(), "dimension"),
+                (raw.max_share.is_some(), "max_share"),
+                (raw.min_usd.is_some(), "min_usd"),
+            ] {
+                not_for(p, set, key, "runaway");
+            }
+            if group_by.is_empty() {
+                p.at(
+                    &raw.name,
+                    field("group_by"),
+                    "is required for kind runaway: the callers to watch, like [workflow]",
+                );
+            }
+            let window = required_window(raw, p, &field);
+            let limit = match &raw.max_usd {
+                Some(m) => money(Some(m), &field("max_usd"), p),
+                None => {
+                    p.at(&raw.name, field("max_usd"), "is required for kind runaway");
+                    None
+                }
+            };
+            RuleKind::Runaway {
+                window: window.unwrap_or(Dur::minutes(15)),
+                limit: limit.unwrap_or(Usd::ZERO),
+            }
+        }
         raw::RuleKindName::Budget => {
             for (set, key) in [
                 (raw.baseline.is_some(), "baseline"),
@@ -771,6 +870,19 @@ fn validate_rule(
             }
         }
     };
+    if !matches!(
+        raw.kind,
+        raw::RuleKindName::Attribution | raw::RuleKindName::Runaway
+    ) {
+        for (set, key) in [
+            (raw.dimension.is_some(), "dimension"),
+            (raw.max_share.is_some(), "max_share"),
+            (raw.min_usd.is_some(), "min_usd"),
+            (raw.max_usd.is_some(), "max_usd"),
+        ] {
+            not_for(p, set, key, rule_kind_word(raw.kind));
+        }
+    }
     let rule_zone = raw
         .timezone
         .as_ref()

@@ -99,6 +99,8 @@ pub enum RuleKindName {
     Spike,
     Threshold,
     Budget,
+    Attribution,
+    Runaway,
 }
 
 #[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
@@ -169,6 +171,14 @@ pub struct RawRule {
     #[serde(default)]
     pub channels: Vec<Spanned<String>>,
     pub limit_usd: Option<Spanned<Dollars>>,
+    /// attribution: the dimension whose missing values are unowned spend.
+    pub dimension: Option<Spanned<String>>,
+    /// attribution: page above this share of unowned spend.
+    pub max_share: Option<f64>,
+    /// attribution: and when the unowned spend is at least this much.
+    pub min_usd: Option<Spanned<Dollars>>,
+    /// runaway: page when one caller spends this much in the window.
+    pub max_usd: Option<Spanned<Dollars>>,
     pub period: Option<Period>,
     pub timezone: Option<Zone>,
     #[serde(default)]

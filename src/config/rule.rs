@@ -86,6 +86,16 @@ pub enum RuleKind {
     Threshold { window: Dur, limit: Usd },
     /// Spend in the current calendar period reaches a limit.
     Budget { period: Period, limit: Usd },
+    /// Spend with no value for `dimension` is more than `max_share` of the window's spend,
+    /// and at least `min_usd`.
+    Attribution {
+        dimension: Dimension,
+        window: Dur,
+        max_share: f64,
+        min_usd: Usd,
+    },
+    /// One caller (a series with a value) spends `limit` in a short window: the 3am loop.
+    Runaway { window: Dur, limit: Usd },
 }
 
 #[derive(Clone, Debug)]
@@ -110,6 +120,8 @@ impl Rule {
             RuleKind::Spike(_) => "spike",
             RuleKind::Threshold { .. } => "threshold",
             RuleKind::Budget { .. } => "budget",
+            RuleKind::Attribution { .. } => "attribution",
+            RuleKind::Runaway { .. } => "runaway",
         }
     }
 

@@ -35,6 +35,8 @@ pub struct Decision {
     pub ratio: Option<f64>,
     /// Robust standard deviations above the baseline (spike rules).
     pub score: Option<f64>,
+    /// Attribution rules: the share of the series' spend with no owner.
+    pub unowned_share: Option<f64>,
     /// The baseline's robust standard deviation, in dollars.
     pub scale: Option<f64>,
     /// Judged by the young-series rule: too little history for a baseline.
@@ -135,6 +137,18 @@ pub fn evaluate_rule(
             .filter(|(span, _)| span.end > first_minute)
             .map(|(_, p)| p.get(key))
             .collect();
+        // An attribution rule judges, and explains, only the spend with no owner.
+        let unowned_dim = match &rule.kind {
+            RuleKind::Attribution { dimension, .. } => Some(*dimension),
+            _ => None,
+        };
+        let owned_by_nobody = |combos: &[(ComboId, Metrics)]| -> Vec<(ComboId, Metrics)> {
+            combos
+                .iter()
+                .filter(|(id, _)| unowned_dim.is_none_or(|d| history.combo(*id).get(d).is_none()))
+                .copied()
+                .collect()
+        };
         let mut d = decide(rule, &plan, now, &past_for, first_minute);
         d.labels = rule
             .group_by
@@ -142,15 +156,38 @@ pub fn evaluate_rule(
             .zip(key)
             .map(|(dim, v)| (*dim, v.as_deref().map(str::to_string)))
             .collect();
+        if let RuleKind::Attribution {
+            max_share, min_usd, ..
+        } = &rule.kind
+        {
+            let mut unowned = Metrics::default();
+            for (_, m) in owned_by_nobody(&now.combos) {
+                unowned.add(&m);
+            }
+            let part = share(unowned.cost, now.total.cost);
+            d.unowned_share = Some(part);
+            d.observed = unowned;
+            d.baseline = None;
+            d.ratio = None;
+            d.limit = Some(*min_usd);
+            d.firing = part > *max_share && unowned.cost >= *min_usd;
+        }
+        if let RuleKind::Runaway { .. } = &rule.kind {
+            // Spend with no caller at all is not one caller running away.
+            d.firing = d.firing && d.labels.iter().any(|(_, v)| v.is_some());
+        }
         if d.firing {
-            let past_series: Vec<&[(ComboId, Metrics)]> = past_for
+            let now_combos = owned_by_nobody(&now.combos);
+            let past_combos: Vec<Vec<(ComboId, Metrics)>> = past_for
                 .iter()
-                .map(|p| p.map(|s| s.combos.as_slice()).unwrap_or(&[]))
+                .map(|p| p.map(|s| owned_by_nobody(&s.combos)).unwrap_or_default())
                 .collect();
+            let past_series: Vec<&[(ComboId, Metrics)]> =
+                past_combos.iter().map(Vec::as_slice).collect();
             d.explanation = Some(explain::explain(
                 rule,
                 &d,
-                &now.combos,
+                &now_combos,
                 &past_series,
                 history,
             ));
@@ -206,6 +243,7 @@ fn decide(
         baseline: Some(baseline_usd),
         ratio: ratio(observed.cost, baseline_usd),
         score: None,
+        unowned_share: None,
         scale: Some(base.scale),
         young: false,
         limit: None,
@@ -227,10 +265,14 @@ fn decide(
                     && d.ratio.is_none_or(|r| r >= s.min_ratio);
             }
         }
-        RuleKind::Threshold { limit, .. } | RuleKind::Budget { limit, .. } => {
+        RuleKind::Threshold { limit, .. }
+        | RuleKind::Budget { limit, .. }
+        | RuleKind::Runaway { limit, .. } => {
             d.limit = Some(*limit);
             d.firing = observed.cost >= *limit;
         }
+        // Judged in evaluate_rule, where the owners of each row are known.
+        RuleKind::Attribution { .. } => {}
     }
     d
 }

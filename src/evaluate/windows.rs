@@ -94,7 +94,9 @@ pub fn plan(rule: &Rule, at: Timestamp, delay: Dur) -> Plan {
                 period: None,
             }
         }
-        RuleKind::Threshold { window, .. } => {
+        RuleKind::Threshold { window, .. }
+        | RuleKind::Attribution { window, .. }
+        | RuleKind::Runaway { window, .. } => {
             let current = Span {
                 start: end - window.seconds() / 60,
                 end,

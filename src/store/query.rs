@@ -371,6 +371,17 @@ impl Store {
             .map_err(|e| self.err(e))
     }
 
+    /// How many rows a source stored, and the time of its newest row.
+    pub fn source_rows(&self, source: &str) -> Result<(u64, Option<i64>)> {
+        self.conn()
+            .query_row(
+                "SELECT count(*), max(ts_ms) FROM rows WHERE source = ?1",
+                [source],
+                |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)),
+            )
+            .map_err(|e| self.err(e))
+    }
+
     /// The time span of stored rows, in milliseconds.
     pub fn time_range(&self) -> Result<Option<(i64, i64)>> {
         self.conn()
