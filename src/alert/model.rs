@@ -74,6 +74,11 @@ pub struct Alert {
     pub period: Option<String>,
     pub drivers: AlertDrivers,
     pub young: bool,
+    /// Budget forecasts: the period's projected total and when it reaches the limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forecast_usd: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forecast_crosses_at: Option<String>,
     /// Attribution rules: the share of the series' spend that has no owner.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unowned_share: Option<f64>,
@@ -275,6 +280,14 @@ pub fn build(
         },
         young: decision.young,
         unowned_share: decision.unowned_share.map(round4),
+        forecast_usd: decision
+            .forecast
+            .map(|f| (f.total_usd * 100.0).round() / 100.0),
+        forecast_crosses_at: decision
+            .forecast
+            .and_then(|f| f.crosses_at_minute)
+            .and_then(|m| Timestamp::from_second(m * 60).ok())
+            .map(|t| t.to_string()),
         started_at: None,
         rule_origin: rule.origin.clone(),
         chart: None,
@@ -386,7 +399,32 @@ fn summary(rule: &Rule, decision: &Decision, alert: &Alert) -> String {
                 window_words(rule, decision)
             )
         }
-        (RuleKind::Budget { period, limit }, _) => {
+        (RuleKind::Budget { period, limit, .. }, _) if decision.observed.cost < *limit => {
+            let limit = limit.human();
+            let p = format!("{period:?}").to_lowercase();
+            let f = decision
+                .forecast
+                .unwrap_or(crate::evaluate::forecast::Forecast {
+                    total_usd: 0.0,
+                    crosses_at_minute: None,
+                });
+            let when = f
+                .crosses_at_minute
+                .and_then(|m| Timestamp::from_second(m * 60).ok())
+                .map(|t| {
+                    t.to_zoned(rule.timezone.clone())
+                        .strftime("%Y-%m-%d %H:%M %Z")
+                        .to_string()
+                })
+                .unwrap_or_else(|| "before the period ends".into());
+            format!(
+                "{who} has spent ${observed} of its {p} budget of ${limit} in {} and is on course for ${}, \
+                 reaching the budget around {when}",
+                decision.period.as_deref().unwrap_or("the period"),
+                Usd::from_f64(f.total_usd).unwrap_or_default().human()
+            )
+        }
+        (RuleKind::Budget { period, limit, .. }, _) => {
             let limit = limit.human();
             let p = format!("{period:?}").to_lowercase();
             format!(

@@ -860,13 +860,14 @@ fn validate_rule(
                 p.at(
                     &raw.name,
                     field("period"),
-                    "is required for kind budget (day, week or month)",
+                    "is required for kind budget (hour, day, week or month)",
                 );
                 Period::Day
             });
             RuleKind::Budget {
                 period,
                 limit: limit.unwrap_or(Usd::ZERO),
+                forecast: raw.forecast.unwrap_or(false),
             }
         }
     };

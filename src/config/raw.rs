@@ -180,6 +180,8 @@ pub struct RawRule {
     /// runaway: page when one caller spends this much in the window.
     pub max_usd: Option<Spanned<Dollars>>,
     pub period: Option<Period>,
+    /// budget: also page when the projected period spend crosses the limit.
+    pub forecast: Option<bool>,
     pub timezone: Option<Zone>,
     #[serde(default)]
     pub mute: Vec<Spanned<RawMute>>,

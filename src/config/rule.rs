@@ -85,7 +85,12 @@ pub enum RuleKind {
     /// Spend in the trailing window reaches a limit.
     Threshold { window: Dur, limit: Usd },
     /// Spend in the current calendar period reaches a limit.
-    Budget { period: Period, limit: Usd },
+    Budget {
+        period: Period,
+        limit: Usd,
+        /// Also fire when the period is on course to reach the limit.
+        forecast: bool,
+    },
     /// Spend with no value for `dimension` is more than `max_share` of the window's spend,
     /// and at least `min_usd`.
     Attribution {

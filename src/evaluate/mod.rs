@@ -6,6 +6,7 @@
 
 pub mod baseline;
 pub mod explain;
+pub mod forecast;
 pub mod windows;
 
 use crate::config::{Rule, RuleKind};
@@ -37,6 +38,8 @@ pub struct Decision {
     pub score: Option<f64>,
     /// Attribution rules: the share of the series' spend with no owner.
     pub unowned_share: Option<f64>,
+    /// Budget forecasts: the period's projected total, and when it reaches the limit.
+    pub forecast: Option<forecast::Forecast>,
     /// The baseline's robust standard deviation, in dollars.
     pub scale: Option<f64>,
     /// Judged by the young-series rule: too little history for a baseline.
@@ -97,7 +100,21 @@ pub fn evaluate_rule(
         .iter()
         .map(|s| history.window(s.start, s.end))
         .collect::<Result<_>>()?;
+    // A budget forecast needs each series' spend hour by hour over the last two weeks; the
+    // hours are cached, so each is read once.
+    let hour_end = plan.current.end.div_euclid(60) * 60;
+    let profile_aggs: Vec<Arc<WindowAgg>> = match &rule.kind {
+        RuleKind::Budget { forecast: true, .. } => (0..forecast::PROFILE_HOURS)
+            .rev()
+            .map(|k| history.window(hour_end - (k + 1) * 60, hour_end - k * 60))
+            .collect::<Result<_>>()?,
+        _ => Vec::new(),
+    };
     let history: &dyn History = history;
+    let profiles: Vec<HashMap<SeriesKey, SeriesWindow>> = profile_aggs
+        .iter()
+        .map(|a| group(rule, a, history))
+        .collect();
     let current = group(rule, &current_agg, history);
     let past: Vec<HashMap<SeriesKey, SeriesWindow>> =
         past_aggs.iter().map(|a| group(rule, a, history)).collect();
@@ -172,6 +189,33 @@ pub fn evaluate_rule(
             d.limit = Some(*min_usd);
             d.firing = part > *max_share && unowned.cost >= *min_usd;
         }
+        if let (
+            RuleKind::Budget {
+                forecast: true,
+                limit,
+                ..
+            },
+            Some(end),
+        ) = (&rule.kind, plan.period_end)
+        {
+            let hourly: Vec<f64> = profiles
+                .iter()
+                .map(|p| p.get(key).map_or(0.0, |s| s.total.cost.as_f64()))
+                .collect();
+            let f = forecast::project(
+                now.total.cost.as_f64(),
+                limit.as_f64(),
+                &hourly,
+                hour_end,
+                plan.current.end,
+                end,
+                &rule.timezone,
+            );
+            if f.total_usd >= limit.as_f64() {
+                d.firing = true;
+            }
+            d.forecast = Some(f);
+        }
         if let RuleKind::Runaway { .. } = &rule.kind {
             // Spend with no caller at all is not one caller running away.
             d.firing = d.firing && d.labels.iter().any(|(_, v)| v.is_some());
@@ -244,6 +288,7 @@ fn decide(
         ratio: ratio(observed.cost, baseline_usd),
         score: None,
         unowned_share: None,
+        forecast: None,
         scale: Some(base.scale),
         young: false,
         limit: None,

@@ -39,6 +39,8 @@ pub struct Plan {
     pub comparable: Vec<Span>,
     /// The local calendar period, for budgets: `2026-08-20`, `2026-W34`, `2026-08`.
     pub period: Option<String>,
+    /// Where that period ends, in minutes since the epoch.
+    pub period_end: Option<i64>,
 }
 
 /// The last whole minute that is `delay` before `at`: windows end there.
@@ -92,6 +94,7 @@ pub fn plan(rule: &Rule, at: Timestamp, delay: Dur) -> Plan {
                 current,
                 comparable,
                 period: None,
+                period_end: None,
             }
         }
         RuleKind::Threshold { window, .. }
@@ -108,6 +111,7 @@ pub fn plan(rule: &Rule, at: Timestamp, delay: Dur) -> Plan {
                 current,
                 comparable,
                 period: None,
+                period_end: None,
             }
         }
         RuleKind::Budget { period, .. } => {
@@ -131,10 +135,13 @@ pub fn plan(rule: &Rule, at: Timestamp, delay: Dur) -> Plan {
                     })
                 })
                 .collect();
+            let period_end =
+                shift_period(&start, *period, 1).map(|z| z.timestamp().as_second().div_euclid(60));
             Plan {
                 current,
                 comparable,
                 period: Some(label),
+                period_end,
             }
         }
     }
