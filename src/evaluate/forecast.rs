@@ -186,7 +186,8 @@ mod tests {
 
     #[test]
     fn a_run_rate_above_the_profile_scales_it() {
-        // The profile says $10/h; the last six hours ran at $20/h.
+        // The profile says about $10/h; the last six hours ran at $20/h. Those hours are in the
+        // profile too (13 days at 10 and one at 20: 10.714), so the rate is 120 / 64.29.
         let mut hourly = vec![10.0; 330];
         hourly.extend([20.0; 6]);
         let day_start = 20_000 * 1440;
@@ -200,6 +201,8 @@ mod tests {
             day_start + 1440,
             &TimeZone::UTC,
         );
-        assert!((f.total_usd - 240.0).abs() < 1e-6, "{f:?}");
+        let rate = 120.0 / (6.0 * (13.0 * 10.0 + 20.0) / 14.0);
+        assert!((f.total_usd - 12.0 * 10.0 * rate).abs() < 1e-6, "{f:?}");
+        assert!((f.total_usd - 224.0).abs() < 1e-6, "{f:?}");
     }
 }
