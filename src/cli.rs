@@ -55,12 +55,18 @@ enum Command {
     },
     /// Replay the schedule over stored history and print what would have been sent.
     Backtest {
-        #[arg(long)]
-        from: String,
-        #[arg(long)]
-        to: String,
-        #[arg(long)]
+        #[arg(long, required_unless_present = "nab")]
+        from: Option<String>,
+        #[arg(long, required_unless_present = "nab")]
+        to: Option<String>,
+        #[arg(long, required_if_eq_any = [("nab", "")])]
         rule: Option<String>,
+        /// Score --rule on a Numenta Anomaly Benchmark folder (data/ and labels/) instead.
+        #[arg(long)]
+        nab: Option<PathBuf>,
+        /// With --nab: only files whose path contains this (e.g. realAdExchange).
+        #[arg(long, default_value = "")]
+        nab_filter: String,
     },
     /// Check the configuration and rules.
     Rules {
@@ -250,8 +256,43 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        Command::Backtest { from, to, rule } => {
+        Command::Backtest {
+            nab: Some(dir),
+            rule,
+            nab_filter,
+            ..
+        } => {
             let config = load_config(&cli)?;
+            let Some(rule) = rule else {
+                bail!("--nab needs --rule NAME")
+            };
+            if config.rule(rule).is_none() {
+                bail!("no rule named `{rule}`");
+            }
+            let scratch =
+                std::env::temp_dir().join(format!("spendpager-nab-{}", std::process::id()));
+            std::fs::create_dir_all(&scratch)?;
+            let report = crate::backtest::nab::score(&config, rule, dir, nab_filter, &scratch);
+            let _ = std::fs::remove_dir_all(&scratch);
+            let report = report?;
+            for f in &report.files {
+                writeln!(
+                    out,
+                    "{}: {} rows, {} of {} windows caught, {} detections, raw {:.3}",
+                    f.file, f.rows, f.caught, f.windows, f.detections, f.raw
+                )?;
+            }
+            writeln!(
+                out,
+                "NAB score (standard profile, normalised): {:.1}",
+                report.score
+            )?;
+        }
+        Command::Backtest { from, to, rule, .. } => {
+            let config = load_config(&cli)?;
+            let (Some(from), Some(to)) = (from, to) else {
+                bail!("--from and --to are required")
+            };
             let (from, to) = (parse_instant(from)?, parse_instant(to)?);
             if to <= from {
                 bail!("--to must be after --from");

@@ -28,12 +28,29 @@ pub struct BacktestReport {
     pub per_rule: BTreeMap<String, RuleTally>,
 }
 
+pub mod nab;
+
 /// Replays every fire time of the schedule in `(from, to]`.
 pub fn run(
     config: &Config,
     store: &Store,
     from: Timestamp,
     to: Timestamp,
+    only_rule: Option<&str>,
+) -> anyhow::Result<BacktestReport> {
+    run_at(
+        config,
+        store,
+        config.schedule.fire_times(from, to),
+        only_rule,
+    )
+}
+
+/// Replays the given instants, in order, as if the schedule had fired at each.
+pub fn run_at(
+    config: &Config,
+    store: &Store,
+    instants: impl Iterator<Item = Timestamp>,
     only_rule: Option<&str>,
 ) -> anyhow::Result<BacktestReport> {
     if let Some(name) = only_rule
@@ -51,7 +68,7 @@ pub fn run(
                 .insert(rule.name.clone(), RuleTally::default());
         }
     }
-    for at in config.schedule.fire_times(from, to) {
+    for at in instants {
         let outcomes = {
             let mut view = history.view(store)?;
             cycle::evaluate_rules(config, &mut view, at, only_rule)
