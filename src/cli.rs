@@ -77,6 +77,21 @@ enum Command {
     },
     /// Show firing alerts, the outbox, failed deliveries, the last evaluation and sources.
     Status,
+    /// Work with the notification channels.
+    Notify {
+        #[command(subcommand)]
+        action: NotifyAction,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum NotifyAction {
+    /// Send a sample alert, marked as a test, through a channel; exit non-zero unless it
+    /// was delivered.
+    Test {
+        /// The channel's name under `channels:`.
+        channel: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -259,6 +274,40 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             let store = Store::open_read_only(&config.store)?;
             crate::status::print(&config, &store, &mut out)?;
+        }
+        Command::Notify {
+            action: NotifyAction::Test { channel },
+        } => {
+            let config = load_config(&cli)?;
+            let Some(c) = config.channels.get(channel) else {
+                let names: Vec<&str> = config.channels.keys().map(String::as_str).collect();
+                bail!(
+                    "no channel named `{channel}`; the configuration has: {}",
+                    names.join(", ")
+                );
+            };
+            let channels = HashMap::from([(channel.clone(), notify::channel(c))]);
+            let deliverer = Deliverer::new(channels, config.delivery.clone());
+            let alert = notify::sample::test_alert(channel, Timestamp::now());
+            let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
+            let outcome = rt.block_on(deliverer.send(channel, &[alert]));
+            return Ok(match outcome {
+                notify::Outcome::Delivered => {
+                    writeln!(out, "delivered: test notification to `{channel}`")?;
+                    ExitCode::SUCCESS
+                }
+                notify::Outcome::Retry { error, .. } => {
+                    writeln!(
+                        out,
+                        "not delivered: `{channel}` failed for now (a real alert would be retried): {error}"
+                    )?;
+                    ExitCode::from(2)
+                }
+                notify::Outcome::Failed { error } => {
+                    writeln!(out, "not delivered: `{channel}` refused it: {error}")?;
+                    ExitCode::from(1)
+                }
+            });
         }
     }
     Ok(ExitCode::SUCCESS)
