@@ -226,6 +226,20 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     s
 }
 
+impl Drop for EmailChannel {
+    /// lettre's pool spawns its shutdown on the runtime when dropped, and panics without one.
+    /// A channel dropped after its runtime is gone (the commands build their runtime for one
+    /// delivery pass) has nothing left to shut down: its connections died with the runtime,
+    /// so the transport is let go without running its drop.
+    fn drop(&mut self) {
+        if let Some(transport) = self.transport.take()
+            && tokio::runtime::Handle::try_current().is_err()
+        {
+            std::mem::forget(transport);
+        }
+    }
+}
+
 impl Channel for EmailChannel {
     fn name(&self) -> &str {
         &self.name
