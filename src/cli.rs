@@ -288,7 +288,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let channels = HashMap::from([(channel.clone(), notify::channel(c))]);
             let deliverer = Deliverer::new(channels, config.delivery.clone());
-            let alert = notify::sample::test_alert(channel, Timestamp::now());
+            let now = Timestamp::from_second(Timestamp::now().as_second())?;
+            let alert = notify::sample::test_alert(channel, now);
             let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
             let outcome = rt.block_on(deliverer.send(channel, &[alert]));
             return Ok(match outcome {
