@@ -88,6 +88,11 @@ enum Command {
         #[command(subcommand)]
         action: SilenceAction,
     },
+    /// Work with the notification channels.
+    Notify {
+        #[command(subcommand)]
+        action: NotifyAction,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -113,6 +118,16 @@ enum SilenceAction {
     },
     /// End a silence now.
     Expire { id: i64 },
+}
+
+#[derive(Subcommand, Debug)]
+enum NotifyAction {
+    /// Send a sample alert, marked as a test, through a channel; exit non-zero unless it
+    /// was delivered.
+    Test {
+        /// The channel's name under `channels:`.
+        channel: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -335,6 +350,41 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             let store = Store::open_read_only(&config.store)?;
             crate::status::print(&config, &store, &mut out)?;
+        }
+        Command::Notify {
+            action: NotifyAction::Test { channel },
+        } => {
+            let config = load_config(&cli)?;
+            let Some(c) = config.channels.get(channel) else {
+                let names: Vec<&str> = config.channels.keys().map(String::as_str).collect();
+                bail!(
+                    "no channel named `{channel}`; the configuration has: {}",
+                    names.join(", ")
+                );
+            };
+            let channels = HashMap::from([(channel.clone(), notify::channel(c))]);
+            let deliverer = Deliverer::new(channels, config.delivery.clone());
+            let now = Timestamp::from_second(Timestamp::now().as_second())?;
+            let alert = notify::sample::test_alert(channel, now);
+            let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
+            let outcome = rt.block_on(deliverer.send(channel, &[alert]));
+            return Ok(match outcome {
+                notify::Outcome::Delivered => {
+                    writeln!(out, "delivered: test notification to `{channel}`")?;
+                    ExitCode::SUCCESS
+                }
+                notify::Outcome::Retry { error, .. } => {
+                    writeln!(
+                        out,
+                        "not delivered: `{channel}` failed for now (a real alert would be retried): {error}"
+                    )?;
+                    ExitCode::from(2)
+                }
+                notify::Outcome::Failed { error } => {
+                    writeln!(out, "not delivered: `{channel}` refused it: {error}")?;
+                    ExitCode::from(1)
+                }
+            });
         }
     }
     Ok(ExitCode::SUCCESS)

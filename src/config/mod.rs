@@ -2,11 +2,13 @@
 //! refuses unknown keys, then validated once into the typed model that the daemon, `rules
 //! check` and the backtest all share. Every error names the file, line, column and field.
 
+mod channel;
 mod raw;
 mod rule;
 pub mod units;
 
-pub use raw::{ChannelKindName, Period, Seasonality, Severity, SourceKindName};
+pub use channel::PAGERDUTY_URL;
+pub use raw::{ChannelKindName, Period, Seasonality, Severity, SmtpTls, SourceKindName};
 pub use rule::{Growth, MAX_COMPARABLE_WINDOWS, MuteWindow, Rule, RuleKind, SpikeRule};
 
 use crate::money::Usd;
@@ -14,7 +16,7 @@ use crate::row::Dimension;
 use crate::schedule::Schedule;
 use crate::secret::Secret;
 use jiff::tz::TimeZone;
-use raw::{RawChannel, RawConfig, RawRule, RawRulesFile, RawSource};
+use raw::{RawConfig, RawRule, RawRulesFile, RawSource};
 use serde_saphyr::Spanned;
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
@@ -79,13 +81,48 @@ pub struct ChannelConfig {
     pub send_resolved: bool,
     /// Whether the series of one rule that change in one cycle go out as one message.
     pub group: bool,
+    /// The least time between two messages to this channel; none when absent.
+    pub min_interval: Option<Dur>,
 }
 
 #[derive(Clone, Debug)]
 pub enum ChannelKind {
     Console,
-    Webhook { url: Secret },
-    Slack { url: Secret },
+    /// With a `secret`, each request carries an HMAC-SHA256 signature.
+    Webhook {
+        url: Secret,
+        secret: Option<Secret>,
+    },
+    Slack {
+        url: Secret,
+    },
+    Email(Box<EmailConfig>),
+    /// PagerDuty Events API v2.
+    PagerDuty {
+        routing_key: Secret,
+        url: String,
+    },
+    /// An ntfy topic URL, with an optional access token.
+    Ntfy {
+        url: Secret,
+        token: Option<Secret>,
+    },
+    /// The base URL of an Alertmanager (`/api/v2/alerts` is appended).
+    Alertmanager {
+        url: Secret,
+    },
+}
+
+/// An SMTP server and the addresses of the email channel.
+#[derive(Clone, Debug)]
+pub struct EmailConfig {
+    pub host: String,
+    pub port: u16,
+    pub tls: SmtpTls,
+    pub username: Option<Secret>,
+    pub password: Option<Secret>,
+    pub from: lettre::message::Mailbox,
+    pub to: Vec<lettre::message::Mailbox>,
 }
 
 #[derive(Clone, Debug)]
@@ -286,7 +323,7 @@ impl Config {
 
         let mut channels = BTreeMap::new();
         for (name, c) in &raw.channels {
-            if let Some(ch) = validate_channel(name, c, &resolve, &mut p) {
+            if let Some(ch) = channel::validate(name, c, &resolve, &mut p) {
                 channels.insert(name.clone(), ch);
             }
         }
@@ -504,74 +541,6 @@ fn validate_source(
             })
         }
     }
-}
-
-fn validate_channel(
-    name: &str,
-    c: &Spanned<RawChannel>,
-    resolve: &dyn Fn(&Path) -> PathBuf,
-    p: &mut Problems<'_>,
-) -> Option<ChannelConfig> {
-    let raw = &c.value;
-    let field = |f: &str| format!("channels.{name}.{f}");
-    let url = || -> Option<Result<Secret, String>> {
-        match (&raw.url_env, &raw.url_file, &raw.url_credential) {
-            (Some(env), None, None) => Some(Secret::from_env(env)),
-            (None, Some(file), None) => Some(Secret::from_file(&resolve(file))),
-            (None, None, Some(cred)) => Some(Secret::from_credential(cred)),
-            (None, None, None) => None,
-            _ => Some(Err(
-                "give only one of url_env, url_file and url_credential".into()
-            )),
-        }
-    };
-    let url_field = match (&raw.url_env, &raw.url_file, &raw.url_credential) {
-        (None, Some(_), None) => "url_file",
-        (None, None, Some(_)) => "url_credential",
-        _ => "url_env",
-    };
-    let kind = match raw.kind {
-        ChannelKindName::Console => ChannelKind::Console,
-        ChannelKindName::Webhook | ChannelKindName::Slack => {
-            let secret = match url() {
-                Some(Ok(s)) => s,
-                Some(Err(m)) => {
-                    p.at(c, field(url_field), m);
-                    return None;
-                }
-                None => {
-                    p.at(
-                        c,
-                        field(url_field),
-                        "a URL is required: url_env, url_file or url_credential",
-                    );
-                    return None;
-                }
-            };
-            if !secret.expose().starts_with("http://") && !secret.expose().starts_with("https://") {
-                p.at(
-                    c,
-                    field(url_field),
-                    "the URL must start with http:// or https://",
-                );
-                return None;
-            }
-            if raw.kind == ChannelKindName::Slack {
-                ChannelKind::Slack { url: secret }
-            } else {
-                ChannelKind::Webhook { url: secret }
-            }
-        }
-    };
-    Some(ChannelConfig {
-        name: name.to_string(),
-        kind,
-        timeout: raw.timeout.unwrap_or(Dur(10)),
-        send_resolved: raw.send_resolved.unwrap_or(true),
-        group: raw
-            .group
-            .unwrap_or(matches!(raw.kind, ChannelKindName::Slack)),
-    })
 }
 
 fn validate_rules(

@@ -64,20 +64,66 @@ pub enum ChannelKindName {
     Console,
     Webhook,
     Slack,
+    Email,
+    Pagerduty,
+    Ntfy,
+    Alertmanager,
 }
 
+/// How the email channel secures its SMTP connection.
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum SmtpTls {
+    /// Plain connection upgraded with STARTTLS (usually port 587); refused if the server
+    /// does not offer it.
+    Starttls,
+    /// TLS from the first byte (usually port 465).
+    Implicit,
+    /// No encryption at all: only for a relay on the same machine.
+    None,
+}
+
+/// One channel as written. Which keys apply depends on `kind`; `validate` refuses the ones
+/// that do not.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawChannel {
     pub kind: ChannelKindName,
+    /// webhook, slack, ntfy, alertmanager: the URL (for alertmanager also `url`).
     pub url_env: Option<String>,
     pub url_file: Option<PathBuf>,
     pub url_credential: Option<String>,
+    /// pagerduty, alertmanager: a URL that is not a secret.
+    pub url: Option<String>,
     pub timeout: Option<Dur>,
     /// Send resolved notifications too (default: on).
     pub send_resolved: Option<bool>,
-    /// One message per rule and cycle for all its series (default: on for chat channels).
+    /// One message per rule and cycle for all its series (default: on for slack and email).
     pub group: Option<bool>,
+    /// The least time between two messages to this channel.
+    pub min_interval: Option<Dur>,
+    /// webhook: the HMAC signing secret.
+    pub secret_env: Option<String>,
+    pub secret_file: Option<PathBuf>,
+    pub secret_credential: Option<String>,
+    /// pagerduty: the integration's routing key.
+    pub routing_key_env: Option<String>,
+    pub routing_key_file: Option<PathBuf>,
+    pub routing_key_credential: Option<String>,
+    /// ntfy: an access token.
+    pub token_env: Option<String>,
+    pub token_file: Option<PathBuf>,
+    /// email: the SMTP server.
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub tls: Option<SmtpTls>,
+    pub username_env: Option<String>,
+    pub username_file: Option<PathBuf>,
+    pub password_env: Option<String>,
+    pub password_file: Option<PathBuf>,
+    pub password_credential: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<OneOrMany>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,11 +1,18 @@
 //! Channels and delivery. A channel only renders an alert for its medium; sending, the HTTP
 //! outcome rule and retries are shared, so every channel behaves the same under failure.
 
+pub mod alertmanager;
+pub mod chart;
 pub mod console;
+pub mod email;
 pub mod http;
+pub mod ntfy;
 pub mod outbox;
+pub mod pagerduty;
+pub mod sample;
 pub mod slack;
 pub mod webhook;
+pub mod words;
 
 use crate::alert::Alert;
 use crate::config::{ChannelConfig, ChannelKind};
@@ -19,6 +26,11 @@ pub enum Rendered {
     Stdout(String),
     /// A request to POST.
     Http(HttpRequest),
+    /// A message for an SMTP server.
+    Email(Box<email::Outgoing>),
+    /// The channel could not make a message (a bad address, an SMTP setup error): the
+    /// attempt fails for good with this error.
+    Unsendable(String),
 }
 
 pub struct HttpRequest {
@@ -53,24 +65,88 @@ pub trait Channel: Send + Sync {
     fn send_resolved(&self) -> bool {
         true
     }
+    /// The least time between two messages to this channel.
+    fn min_interval(&self) -> Option<Duration> {
+        None
+    }
+}
+
+/// A channel with a `min_interval`: the same channel, with the pause the outbox keeps.
+struct Paced {
+    inner: Arc<dyn Channel>,
+    interval: Duration,
+}
+
+impl Channel for Paced {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn render(&self, alerts: &[Alert]) -> Rendered {
+        self.inner.render(alerts)
+    }
+
+    fn send_resolved(&self) -> bool {
+        self.inner.send_resolved()
+    }
+
+    fn min_interval(&self) -> Option<Duration> {
+        Some(self.interval)
+    }
 }
 
 /// Builds the channel for a configuration entry.
 pub fn channel(config: &ChannelConfig) -> Arc<dyn Channel> {
     let timeout = config.timeout.as_std();
-    match &config.kind {
+    let name = config.name.clone();
+    let send_resolved = config.send_resolved;
+    let built: Arc<dyn Channel> = match &config.kind {
         ChannelKind::Console => Arc::new(console::ConsoleChannel::new(&config.name)),
-        ChannelKind::Webhook { url } => Arc::new(webhook::WebhookChannel {
-            name: config.name.clone(),
+        ChannelKind::Webhook { url, secret } => Arc::new(webhook::WebhookChannel {
+            name,
             url: url.clone(),
+            secret: secret.clone(),
             timeout,
-            send_resolved: config.send_resolved,
+            send_resolved,
         }),
         ChannelKind::Slack { url } => Arc::new(slack::SlackChannel {
-            name: config.name.clone(),
+            name,
             url: url.clone(),
             timeout,
-            send_resolved: config.send_resolved,
+            send_resolved,
         }),
+        ChannelKind::Email(email) => Arc::new(email::EmailChannel::new(
+            &name,
+            (**email).clone(),
+            timeout,
+            send_resolved,
+        )),
+        ChannelKind::PagerDuty { routing_key, url } => Arc::new(pagerduty::PagerDutyChannel {
+            name,
+            routing_key: routing_key.clone(),
+            url: Secret::new(url.clone()),
+            timeout,
+            send_resolved,
+        }),
+        ChannelKind::Ntfy { url, token } => Arc::new(ntfy::NtfyChannel {
+            name,
+            url: url.clone(),
+            token: token.clone(),
+            timeout,
+            send_resolved,
+        }),
+        ChannelKind::Alertmanager { url } => Arc::new(alertmanager::AlertmanagerChannel {
+            name,
+            url: url.clone(),
+            timeout,
+            send_resolved,
+        }),
+    };
+    match config.min_interval {
+        Some(d) => Arc::new(Paced {
+            inner: built,
+            interval: d.as_std(),
+        }),
+        None => built,
     }
 }

@@ -1,7 +1,8 @@
 //! Delivery from the outbox: each queued message is sent to its channel, retried with
 //! exponential backoff and jitter (or after the receiver's Retry-After), and removed only when
 //! the channel accepted it. A permanent refusal moves it to the failed list and, when one is
-//! configured, to the fallback channel.
+//! configured, to the fallback channel. A channel with a `min_interval` gets its messages at
+//! least that far apart: the deliverer remembers when it last sent to each channel.
 
 use super::{Channel, Outcome, Rendered, http};
 use crate::alert::Alert;
@@ -29,6 +30,8 @@ pub struct Deliverer {
     /// When set, console messages count as delivered without printing: the command already
     /// printed the same alert JSON on standard output.
     pub console_already_printed: bool,
+    /// When each paced channel was last sent a message.
+    last_sent: Mutex<HashMap<String, Instant>>,
 }
 
 /// The longest pause between two attempts, whatever the receiver asks.
@@ -60,6 +63,35 @@ impl Deliverer {
             client: http::client(),
             config,
             console_already_printed: false,
+            last_sent: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// How long to wait before the next message to `channel` may go, for its min_interval.
+    fn pause_for(&self, channel: &str) -> Duration {
+        let Some(interval) = self.channels.get(channel).and_then(|c| c.min_interval()) else {
+            return Duration::ZERO;
+        };
+        let last = self
+            .last_sent
+            .lock()
+            .expect("last-sent lock")
+            .get(channel)
+            .copied();
+        last.map(|t| interval.saturating_sub(t.elapsed()))
+            .unwrap_or(Duration::ZERO)
+    }
+
+    fn mark_sent(&self, channel: &str) {
+        if self
+            .channels
+            .get(channel)
+            .is_some_and(|c| c.min_interval().is_some())
+        {
+            self.last_sent
+                .lock()
+                .expect("last-sent lock")
+                .insert(channel.to_string(), Instant::now());
         }
     }
 
@@ -72,13 +104,8 @@ impl Deliverer {
         Duration::from_secs_f64(raw * (1.0 + 0.2 * fastrand::f64()))
     }
 
-    /// Attempts one message once.
+    /// Attempts one queued message once.
     async fn attempt(&self, msg: &OutboxMessage) -> Outcome {
-        let Some(channel) = self.channels.get(&msg.channel) else {
-            return Outcome::Failed {
-                error: format!("no channel named `{}` in the configuration", msg.channel),
-            };
-        };
         let alerts: Vec<Alert> = match serde_json::from_str::<Vec<Alert>>(&msg.payload)
             .or_else(|_| serde_json::from_str::<Alert>(&msg.payload).map(|a| vec![a]))
         {
@@ -94,7 +121,18 @@ impl Deliverer {
                 };
             }
         };
-        match channel.render(&alerts) {
+        self.send(&msg.channel, &alerts).await
+    }
+
+    /// Renders `alerts` for the channel named `channel` and sends them once, outside the
+    /// outbox: the path every queued message takes, and what `notify test` uses.
+    pub async fn send(&self, channel: &str, alerts: &[Alert]) -> Outcome {
+        let Some(channel) = self.channels.get(channel) else {
+            return Outcome::Failed {
+                error: format!("no channel named `{channel}` in the configuration"),
+            };
+        };
+        match channel.render(alerts) {
             Rendered::Stdout(line) => {
                 if !self.console_already_printed {
                     let mut out = std::io::stdout().lock();
@@ -108,6 +146,8 @@ impl Deliverer {
                 Outcome::Delivered
             }
             Rendered::Http(req) => http::post(&self.client, &req).await,
+            Rendered::Email(out) => super::email::send(&out).await,
+            Rendered::Unsendable(error) => Outcome::Failed { error },
         }
     }
 
@@ -135,6 +175,16 @@ impl Deliverer {
                 continue;
             }
             for msg in due {
+                // Pace the channel; the store is not locked while waiting.
+                let pause = self.pause_for(&msg.channel);
+                if !pause.is_zero() {
+                    if Instant::now() + pause > deadline {
+                        stats.left = with_store(store, |s| s.outbox()).await?.len() as u64;
+                        return Ok(stats);
+                    }
+                    tokio::time::sleep(pause).await;
+                }
+                self.mark_sent(&msg.channel);
                 let outcome = self.attempt(&msg).await;
                 let span = tracing::info_span!("delivery", channel = %msg.channel, dedup_key = %msg.dedup_key, status = %msg.status, attempt = msg.attempts + 1);
                 let _enter = span.enter();
