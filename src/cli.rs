@@ -46,7 +46,7 @@ enum Command {
     },
     /// One evaluation cycle at an instant; prints its notifications as JSON lines.
     Evaluate {
-        /// The instant, RFC 3339 (default: now).
+        /// The instant: RFC 3339 with an offset, a date (midnight UTC), or `now` (the default).
         #[arg(long)]
         at: Option<String>,
         /// Decide and print, but record nothing and send nothing.
@@ -142,6 +142,15 @@ pub fn main() -> ExitCode {
     init_logging();
     match dispatch(cli) {
         Ok(code) => code,
+        // A reader that went away (`| head`) is not an error worth a message.
+        Err(e)
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
@@ -201,7 +210,9 @@ pub fn parse_instant(text: &str) -> anyhow::Result<Timestamp> {
 }
 
 fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
-    let mut out = std::io::stdout().lock();
+    // Not locked for the whole command: the daemon's console channel writes to stdout from
+    // its delivery task, and a lock held here would block it for good.
+    let mut out = std::io::stdout();
     match &cli.command {
         Command::Demo { json } => {
             crate::demo::run(*json, &mut out)?;
@@ -255,6 +266,15 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 None => Timestamp::now(),
             };
             let mut store = Store::open(&config.store)?;
+            if !dry_run
+                && let Some(last) = store.last_evaluation()?
+                && last > at.as_millisecond()
+            {
+                bail!(
+                    "the store was last evaluated at {}, after {at}: recording an earlier cycle would replay out of order (use --dry-run, or backtest)",
+                    Timestamp::from_millisecond(last)?
+                );
+            }
             let mut history = StoreHistory::new();
             let notes = cycle::run_cycle(&config, &mut store, &mut history, at, *dry_run)?;
             for n in &notes {

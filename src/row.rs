@@ -90,6 +90,12 @@ pub const FIELDS: &[&str] = &[
     "tags",
 ];
 
+/// The most tokens (or requests) one row may claim: far beyond any real request, and small
+/// enough that sums over millions of rows cannot overflow.
+pub const MAX_COUNT: u64 = 1_000_000_000_000_000;
+/// The most one row may cost, in dollars; a larger figure is a unit mistake, not a request.
+pub const MAX_ROW_USD: f64 = 10_000_000.0;
+
 /// One validated cost row, as sources hand it to the store.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct CostRow {
@@ -165,6 +171,8 @@ impl CostRow {
 
     /// Parses one native JSON line.
     pub fn from_json_line(line: &str) -> Result<CostRow, RowError> {
+        // A byte-order mark some editors put at the start of a file is not part of the row.
+        let line = line.strip_prefix('\u{feff}').unwrap_or(line);
         let value: Value = serde_json::from_str(line).map_err(|e| RowError {
             field: None,
             reason: format!("not valid JSON: {e}"),
@@ -207,6 +215,12 @@ impl CostRow {
         row.output_tokens = opt_count(map, "output_tokens")?.unwrap_or(0);
         row.cost_usd = match map.get("cost_usd") {
             None | Some(Value::Null) => None,
+            Some(Value::Number(n)) if n.as_f64().is_some_and(|v| v > MAX_ROW_USD) => {
+                return Err(RowError::field(
+                    "cost_usd",
+                    format!("{n} is more than one row can cost ({MAX_ROW_USD} USD)"),
+                ));
+            }
             Some(Value::Number(n)) => {
                 let usd = n.as_f64().and_then(Usd::from_f64).ok_or_else(|| {
                     RowError::field("cost_usd", format!("{n} is not a usable amount"))
@@ -259,6 +273,20 @@ impl CostRow {
 
     /// Checks the rules that hold between fields; sources that build rows in code call it too.
     pub fn validate(&self) -> Result<(), RowError> {
+        for (field, v) in [
+            ("requests", self.requests),
+            ("input_tokens", self.input_tokens),
+            ("cached_input_tokens", self.cached_input_tokens),
+            ("cache_write_tokens", self.cache_write_tokens),
+            ("output_tokens", self.output_tokens),
+        ] {
+            if v > MAX_COUNT {
+                return Err(RowError::field(
+                    field,
+                    format!("{v} is more than one row can hold ({MAX_COUNT})"),
+                ));
+            }
+        }
         if self.model.is_empty() {
             return Err(RowError::field("model", "is required"));
         }
@@ -346,6 +374,8 @@ fn opt_count(map: &Map<String, Value>, key: &'static str) -> Result<Option<u64>,
                 Ok(Some(v))
             } else if n.as_i64().is_some() {
                 Err(RowError::field(key, format!("{n} is negative")))
+            } else if n.as_f64().is_some_and(|f| f.fract() == 0.0 && f > 0.0) {
+                Err(RowError::field(key, format!("{n} is too large")))
             } else {
                 Err(RowError::field(key, format!("{n} is not a whole number")))
             }
@@ -400,6 +430,18 @@ mod tests {
                 "tenant",
             ),
             (
+                r#"{"ts":"2026-03-02T10:00:00Z","model":"m","input_tokens":18000000000000000000}"#,
+                "input_tokens",
+            ),
+            (
+                r#"{"ts":"2026-03-02T10:00:00Z","model":"m","output_tokens":1e20}"#,
+                "output_tokens",
+            ),
+            (
+                r#"{"ts":"2026-03-02T10:00:00Z","model":"m","cost_usd":9000000000}"#,
+                "cost_usd",
+            ),
+            (
                 r#"{"ts":"2026-03-02T10:00:00Z","model":"m","input_tokens":5,"cached_input_tokens":6}"#,
                 "cached_input_tokens",
             ),
@@ -408,6 +450,14 @@ mod tests {
             let err = CostRow::from_json_line(line).unwrap_err();
             assert_eq!(err.field, Some(field), "{line}: {err}");
         }
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_not_part_of_the_row() {
+        assert!(
+            CostRow::from_json_line("\u{feff}{\"ts\":\"2026-03-02T10:00:00Z\",\"model\":\"m\"}")
+                .is_ok()
+        );
     }
 
     #[test]

@@ -38,6 +38,9 @@ impl Secret {
         if value.is_empty() {
             return Err(format!("secret file {} is empty", path.display()));
         }
+        if value.contains('\n') {
+            return Err(format!("secret file {} must hold one line", path.display()));
+        }
         Ok(Secret(value.to_string()))
     }
 

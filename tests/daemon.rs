@@ -129,3 +129,69 @@ rules:
     assert!(said.iter().any(|m| m.contains("RELOADING=1")), "{said:?}");
     assert!(said.last().unwrap().contains("STOPPING=1"), "{said:?}");
 }
+
+#[test]
+fn the_daemon_prints_console_alerts_and_stops_promptly() {
+    let s = Scratch::new();
+    std::fs::create_dir_all(s.path("logs")).unwrap();
+    s.write(
+        "config.yaml",
+        "store: ./store.db
+schedule: \"* * * * * *\"
+delay: 0s
+poll_interval: 1s
+sources:
+  - { name: app, kind: jsonl, path: \"./logs/*.jsonl\" }
+channels:
+  console: { kind: console }
+rules:
+  - name: cap
+    kind: threshold
+    window: 5m
+    limit_usd: 1
+    channels: [console]
+",
+    );
+    let at = jiff::Timestamp::now() - jiff::SignedDuration::from_mins(2);
+    s.write(
+        "logs/app.jsonl",
+        &format!("{{\"ts\":\"{at}\",\"request_id\":\"c1\",\"model\":\"gpt-4o\",\"cost_usd\":5,\"tenant\":\"acme\"}}\n"),
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_spendpager"))
+        .args(["run", "--config"])
+        .arg(s.path("config.yaml"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let line = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the console channel printed the alert");
+    let alert: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(alert["rule"], "cap");
+    assert_eq!(alert["observed_usd"], 5.0);
+    signal(child.id(), "TERM");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            assert!(st.success());
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the daemon did not stop within 10 s of SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -134,8 +134,12 @@ fn is_loopback(host: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
+/// An http(s) URL that parses, with a host and a valid port. Checked here, so that a
+/// broken URL fails `rules check` instead of being retried at 3am.
 fn http_url(value: &str) -> bool {
-    value.starts_with("http://") || value.starts_with("https://")
+    (value.starts_with("http://") || value.starts_with("https://"))
+        && !value.contains(char::is_whitespace)
+        && reqwest::Url::parse(value).is_ok_and(|u| u.host_str().is_some_and(|h| !h.is_empty()))
 }
 
 /// Validates one channel entry; problems are recorded and `None` returned.
@@ -214,7 +218,7 @@ pub(super) fn validate(
             p.at(
                 c,
                 field("url"),
-                "the URL must start with http:// or https://",
+                "the URL must be a whole http:// or https:// URL with a host, on one line",
             );
             return None;
         }
@@ -263,7 +267,7 @@ pub(super) fn validate(
                 p.at(
                     c,
                     field("url"),
-                    "the URL must start with http:// or https://",
+                    "the URL must be a whole http:// or https:// URL with a host, on one line",
                 );
                 return None;
             }

@@ -13,6 +13,8 @@ pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .user_agent(concat!("spendpager/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(Duration::from_secs(5))
+        // A receiver that redirects is not followed: the alert goes only where it was sent.
+        .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("an HTTP client with default settings builds")
 }
@@ -27,6 +29,12 @@ pub async fn post(client: &reqwest::Client, req: &HttpRequest) -> Outcome {
     }
     let response = match builder.send().await {
         Ok(r) => r,
+        // A request that cannot even be built (a malformed URL) will never succeed.
+        Err(e) if e.is_builder() => {
+            return Outcome::Failed {
+                error: strip_urls(&format!("request cannot be made: {}", error_chain(&e))),
+            };
+        }
         Err(e) => {
             return Outcome::Retry {
                 after: None,

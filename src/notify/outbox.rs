@@ -100,8 +100,8 @@ impl Deliverer {
     fn backoff(&self, attempts: i64) -> Duration {
         let base = self.config.initial_backoff.as_std().as_secs_f64().max(0.05);
         let cap = self.config.max_backoff.as_std().as_secs_f64().max(base);
-        let raw = (base * 2f64.powi(attempts.clamp(0, 30) as i32)).min(cap);
-        Duration::from_secs_f64(raw * (1.0 + 0.2 * fastrand::f64()))
+        let raw = base * 2f64.powi(attempts.clamp(0, 30) as i32);
+        Duration::from_secs_f64((raw * (1.0 + 0.2 * fastrand::f64())).min(cap))
     }
 
     /// Attempts one queued message once.
@@ -201,7 +201,7 @@ impl Deliverer {
                         let error =
                             format!("gave up after {} attempts; last: {error}", msg.attempts + 1);
                         let fallback = self.config.fallback.clone().filter(|f| *f != msg.channel);
-                        tracing::error!(%error, "delivery abandoned");
+                        tracing::error!(channel = %msg.channel, dedup_key = %msg.dedup_key, %error, "delivery abandoned");
                         stats.failed += 1;
                         let id = msg.id;
                         with_store(store, move |s| s.failed(id, &error, fallback.as_deref()))
@@ -216,14 +216,14 @@ impl Deliverer {
                             .map(|ra| ra.max(floor))
                             .unwrap_or_else(|| self.backoff(msg.attempts))
                             .min(MAX_PAUSE);
-                        tracing::warn!(%error, retry_in_ms = pause.as_millis() as u64, "delivery failed; will retry");
+                        tracing::warn!(channel = %msg.channel, dedup_key = %msg.dedup_key, %error, retry_in_ms = pause.as_millis() as u64, "delivery failed; will retry");
                         stats.retried += 1;
                         let (id, next) = (msg.id, now_ms() + pause.as_millis() as i64);
                         with_store(store, move |s| s.retry_later(id, next, &error)).await?;
                     }
                     Outcome::Failed { error } => {
                         let fallback = self.config.fallback.clone().filter(|f| *f != msg.channel);
-                        tracing::error!(%error, fallback = fallback.as_deref().unwrap_or("none"), "delivery refused for good");
+                        tracing::error!(channel = %msg.channel, dedup_key = %msg.dedup_key, %error, fallback = fallback.as_deref().unwrap_or("none"), "delivery refused for good");
                         stats.failed += 1;
                         let id = msg.id;
                         with_store(store, move |s| s.failed(id, &error, fallback.as_deref()))

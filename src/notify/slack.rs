@@ -14,9 +14,7 @@ pub struct SlackChannel {
     pub send_resolved: bool,
 }
 
-fn usd(x: f64) -> String {
-    format!("${x:.2}")
-}
+use super::words::usd;
 
 fn who(alert: &Alert) -> String {
     if alert.labels.is_empty() {

@@ -4,8 +4,12 @@
 use crate::alert::{Alert, Status};
 
 /// Dollars with cents: `$42.00`.
+/// Dollars as the alert text writes them: cents from a dollar up, the exact figure below.
 pub fn usd(x: f64) -> String {
-    format!("${x:.2}")
+    match crate::money::Usd::from_f64(x) {
+        Some(u) => format!("${}", u.human()),
+        None => format!("${x:.2}"),
+    }
 }
 
 /// At most `max` characters, with an ellipsis when cut.

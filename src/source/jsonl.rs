@@ -12,6 +12,7 @@ use crate::row::CostRow;
 use crate::store::{IngestBatch, IngestReport, Position, Store};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -118,6 +119,10 @@ struct FileCursor {
 pub struct JsonlSource {
     name: String,
     pattern: String,
+    /// Files read at the last poll, kept open by identity: a file renamed by rotation to a
+    /// name the glob does not match is still read to its end through its open handle.
+    open: HashMap<String, PathBuf>,
+    handles: HashMap<String, std::fs::File>,
 }
 
 impl JsonlSource {
@@ -125,6 +130,8 @@ impl JsonlSource {
         JsonlSource {
             name: name.to_string(),
             pattern: pattern.to_string(),
+            open: HashMap::new(),
+            handles: HashMap::new(),
         }
     }
 
@@ -138,24 +145,45 @@ impl JsonlSource {
         Ok(files)
     }
 
+    /// Reads what is new in the file at `path`, keeping it open for the next poll. Returns
+    /// the file's identity.
     fn tail(
-        &self,
+        &mut self,
         store: &mut Store,
         prices: &PriceTable,
         path: &Path,
-    ) -> anyhow::Result<IngestReport> {
-        let mut report = IngestReport::default();
-        let mut file =
+    ) -> anyhow::Result<(String, IngestReport)> {
+        let file =
             std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
         let meta = file.metadata()?;
         let key = format!("file:{}:{}", meta.dev(), meta.ino());
-        let mut head = vec![0u8; FINGERPRINT_BYTES.min(meta.len() as usize)];
-        file.read_exact(&mut head)?;
         // The same name `ingest` gives it, so rows without a request id keep one identity.
         let label = std::fs::canonicalize(path)
             .unwrap_or_else(|_| path.to_path_buf())
             .display()
             .to_string();
+        let report = self.read_new(store, prices, file.try_clone()?, &key, &label)?;
+        self.open.insert(key.clone(), PathBuf::from(&label));
+        self.handles.insert(key.clone(), file);
+        Ok((key, report))
+    }
+
+    /// Reads from the saved offset to the last complete line of an open file.
+    fn read_new(
+        &self,
+        store: &mut Store,
+        prices: &PriceTable,
+        mut file: std::fs::File,
+        key: &str,
+        label: &str,
+    ) -> anyhow::Result<IngestReport> {
+        let mut report = IngestReport::default();
+        let meta = file.metadata()?;
+        file.seek(SeekFrom::Start(0))?;
+        let mut head = vec![0u8; FINGERPRINT_BYTES.min(meta.len() as usize)];
+        file.read_exact(&mut head)?;
+        let label = label.to_string();
+        let key = key.to_string();
         let mut cursor: FileCursor = store
             .cursor(&self.name, &key)?
             .and_then(|v| serde_json::from_str(&v).ok())
@@ -212,12 +240,41 @@ impl Source for JsonlSource {
 
     fn poll(&mut self, store: &mut Store, prices: &PriceTable) -> anyhow::Result<IngestReport> {
         let mut report = IngestReport::default();
+        let mut seen = std::collections::HashSet::new();
         for path in self.files()? {
             match self.tail(store, prices, &path) {
-                Ok(r) => report.merge(r),
+                Ok((key, r)) => {
+                    seen.insert(key);
+                    report.merge(r);
+                }
                 // One unreadable file does not stop the others.
                 Err(e) => {
                     tracing::warn!(source = %self.name, file = %path.display(), error = %format!("{e:#}"), "cannot read file")
+                }
+            }
+        }
+        // Files read last time that the glob no longer finds were rotated away or deleted:
+        // their last lines are read through the handle kept open, then they are let go.
+        let gone: Vec<String> = self
+            .open
+            .keys()
+            .filter(|k| !seen.contains(*k))
+            .cloned()
+            .collect();
+        for key in gone {
+            let label = self.open.remove(&key).unwrap_or_default();
+            let Some(file) = self.handles.remove(&key) else {
+                continue;
+            };
+            match self.read_new(store, prices, file, &key, &label.display().to_string()) {
+                Ok(r) => {
+                    if r.stored > 0 {
+                        tracing::info!(source = %self.name, file = %label.display(), stored = r.stored, "read the end of a rotated file");
+                    }
+                    report.merge(r);
+                }
+                Err(e) => {
+                    tracing::warn!(source = %self.name, file = %label.display(), error = %format!("{e:#}"), "cannot finish a rotated file")
                 }
             }
         }
