@@ -48,6 +48,40 @@ impl Price {
     }
 }
 
+/// A model's prices: one flat price, or tiers by prompt size (LiteLLM's `tiered_pricing`,
+/// where a longer prompt makes every token of the request dearer).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModelPrice {
+    /// (prompt tokens per request from which the tier applies, its price), ascending; the
+    /// first starts at 0.
+    tiers: Vec<(u64, Price)>,
+}
+
+impl ModelPrice {
+    pub fn flat(price: Price) -> ModelPrice {
+        ModelPrice {
+            tiers: vec![(0, price)],
+        }
+    }
+
+    /// The price of the smallest prompts.
+    pub fn base(&self) -> &Price {
+        &self.tiers[0].1
+    }
+
+    /// The cost of a row, at the tier of its prompt size per request.
+    pub fn cost(&self, row: &CostRow) -> Usd {
+        let per_request = row.input_tokens / row.requests.max(1);
+        let tier = self
+            .tiers
+            .iter()
+            .rev()
+            .find(|(from, _)| per_request >= *from)
+            .unwrap_or(&self.tiers[0]);
+        tier.1.cost(row)
+    }
+}
+
 /// Where a row's cost came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CostBasis {
@@ -62,7 +96,7 @@ pub enum CostBasis {
 /// Model name to price, with the resolution rules for dated and suffixed names.
 #[derive(Clone, Debug, Default)]
 pub struct PriceTable {
-    entries: HashMap<String, Price>,
+    entries: HashMap<String, ModelPrice>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -114,23 +148,48 @@ impl PriceTable {
                 let usd = entry.get(key)?.as_f64()?;
                 (usd.is_finite() && usd >= 0.0).then(|| (usd * PICOS_PER_USD).round() as i64)
             };
-            let (input, output) = (
-                per_token("input_cost_per_token"),
-                per_token("output_cost_per_token"),
-            );
-            if input.is_none() && output.is_none() {
-                continue;
-            }
-            let input = input.unwrap_or(0);
-            entries.insert(
-                name,
-                Price {
+            let price_of = |e: &Value| -> Option<Price> {
+                let per_token = |key: &str| -> Option<i64> {
+                    let usd = e.get(key)?.as_f64()?;
+                    (usd.is_finite() && usd >= 0.0).then(|| (usd * PICOS_PER_USD).round() as i64)
+                };
+                let (input, output) = (
+                    per_token("input_cost_per_token"),
+                    per_token("output_cost_per_token"),
+                );
+                if input.is_none() && output.is_none() {
+                    return None;
+                }
+                let input = input.unwrap_or(0);
+                Some(Price {
                     input,
                     output: output.unwrap_or(0),
                     cache_read: per_token("cache_read_input_token_cost").unwrap_or(input),
                     cache_write: per_token("cache_creation_input_token_cost").unwrap_or(input),
-                },
-            );
+                })
+            };
+            let mut tiers: Vec<(u64, Price)> = entry
+                .get("tiered_pricing")
+                .and_then(Value::as_array)
+                .map(|list| {
+                    list.iter()
+                        .filter_map(|t| {
+                            let from = t.get("range")?.get(0)?.as_f64()?;
+                            Some((from.max(0.0) as u64, price_of(t)?))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            tiers.sort_by_key(|(from, _)| *from);
+            if let Some(first) = tiers.first_mut() {
+                first.0 = 0;
+            }
+            let model_price = match (price_of(&entry), tiers.is_empty()) {
+                (_, false) => ModelPrice { tiers },
+                (Some(flat), true) => ModelPrice::flat(flat),
+                (None, true) => continue,
+            };
+            entries.insert(name, model_price);
         }
         Ok(PriceTable { entries })
     }
@@ -145,7 +204,7 @@ impl PriceTable {
 
     /// Adds or replaces one entry; for tests and for user tables built in code.
     pub fn insert(&mut self, model: impl Into<String>, price: Price) {
-        self.entries.insert(model.into(), price);
+        self.entries.insert(model.into(), ModelPrice::flat(price));
     }
 
     /// Finds the entry for a row's provider and model.
@@ -154,7 +213,7 @@ impl PriceTable {
     /// the model removed; each first as written, then with one dated or version suffix removed
     /// (`-2024-07-18`, `-20240718`, `-0613`, `@20240620`, `-latest`, `:0`). Only a suffix is
     /// ever removed, so `gpt-4o-mini-2024-07-18` finds `gpt-4o-mini`, never `gpt-4o`.
-    pub fn resolve(&self, provider: Option<&str>, model: &str) -> Option<Price> {
+    pub fn resolve(&self, provider: Option<&str>, model: &str) -> Option<&ModelPrice> {
         let mut names: Vec<String> = Vec::with_capacity(4);
         let bare = model.rsplit_once('/').map(|(_, m)| m);
         if let Some(p) = provider.filter(|p| !p.is_empty()) {
@@ -169,14 +228,14 @@ impl PriceTable {
         }
         for name in &names {
             if let Some(p) = self.entries.get(name) {
-                return Some(*p);
+                return Some(p);
             }
         }
         for name in &names {
             if let Some(base) = strip_version_suffix(name)
                 && let Some(p) = self.entries.get(base)
             {
-                return Some(*p);
+                return Some(p);
             }
         }
         None
@@ -236,12 +295,12 @@ mod tests {
     #[test]
     fn bundled_table_has_the_cases_prices() {
         let t = table();
-        let p = t.resolve(None, "gpt-4o").unwrap();
+        let p = t.resolve(None, "gpt-4o").unwrap().base();
         assert_eq!(
             (p.input, p.cache_read, p.output),
             (2_500_000, 1_250_000, 10_000_000)
         );
-        let p = t.resolve(None, "gpt-4o-mini").unwrap();
+        let p = t.resolve(None, "gpt-4o-mini").unwrap().base();
         assert_eq!(
             (p.input, p.cache_read, p.output),
             (150_000, 75_000, 600_000)
@@ -265,6 +324,19 @@ mod tests {
     }
 
     #[test]
+    fn tiered_entries_price_long_prompts_at_their_tier() {
+        let t = table();
+        let p = t.resolve(Some("dashscope"), "qwen-plus-latest").unwrap();
+        let mut row = CostRow::new(0, "qwen-plus-latest");
+        row.input_tokens = 1_000_000;
+        // 1,000,000 prompt tokens in one request: the tier from 256k, 1.2e-6 a token.
+        assert_eq!(p.cost(&row), Usd::from_f64(1.2).unwrap());
+        // The same tokens over ten requests of 100k: the first tier, 0.4e-6.
+        row.requests = 10;
+        assert_eq!(p.cost(&row), Usd::from_f64(0.4).unwrap());
+    }
+
+    #[test]
     fn provider_prefix_finds_provider_entries() {
         let t = table();
         assert!(t.resolve(Some("dashscope"), "qwen-plus").is_some());
@@ -283,9 +355,9 @@ mod tests {
         )
         .unwrap();
         let t = PriceTable::with_overrides(&path).unwrap();
-        assert_eq!(t.resolve(None, "gpt-4o").unwrap().input, 1_000_000);
+        assert_eq!(t.resolve(None, "gpt-4o").unwrap().base().input, 1_000_000);
         assert_eq!(
-            t.resolve(None, "acme-finetune-v7").unwrap().output,
+            t.resolve(None, "acme-finetune-v7").unwrap().base().output,
             4_000_000
         );
         assert!(t.resolve(None, "gpt-4o-mini").is_some());

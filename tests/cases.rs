@@ -75,6 +75,13 @@ fn case_03_the_same_request_logged_twice_is_counted_once() {
     let again = s.ingest(&mut store, "c3.jsonl", lines);
     assert_eq!(again.stored, 0);
     assert_eq!(rollup_spend(&store, Some("acme")), 4_302_500);
+    // The conflict is reported again, and recorded once.
+    assert_eq!(again.conflicts, 1);
+    let conn = rusqlite::Connection::open(s.path("store.db")).unwrap();
+    let recorded: i64 = conn
+        .query_row("SELECT count(*) FROM set_aside", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(recorded, 1);
 }
 
 const CASE_04: &str = r#"{"ts":"2026-03-02T10:00:00Z","request_id":"c4-1","model":"gpt-4o","input_tokens":4000,"output_tokens":0,"cost_usd":0.010,"tenant":"alice","feature":"shared-key-app"}

@@ -156,7 +156,7 @@ impl Store {
     pub fn ingest(&mut self, batch: &IngestBatch, prices: &PriceTable) -> Result<IngestReport> {
         let now_ms = jiff::Timestamp::now().as_millisecond();
         // Pricing is pure; do it before taking the write lock.
-        let mut price_cache: HashMap<(Option<&str>, &str), Option<crate::price::Price>> =
+        let mut price_cache: HashMap<(Option<&str>, &str), Option<&crate::price::ModelPrice>> =
             HashMap::new();
         let priced: Vec<(Option<Usd>, CostBasis, [u8; 32], String)> = batch
             .rows
@@ -274,7 +274,7 @@ impl Store {
             apply_rollups(tx, &deltas)?;
             {
                 let mut aside = tx.prepare_cached(
-                    "INSERT INTO set_aside (at_ms, source, location, kind, reason, raw)
+                    "INSERT OR IGNORE INTO set_aside (at_ms, source, location, kind, reason, raw)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 )?;
                 for s in batch.malformed.iter().chain(report.set_aside.iter()) {

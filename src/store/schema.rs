@@ -142,4 +142,10 @@ pub const MIGRATIONS: &[&str] = &[
     );
     ALTER TABLE alerts ADD COLUMN held_by TEXT;
     "#,
+    // 3: a row set aside again when its file is read again is recorded once.
+    r#"
+    DELETE FROM set_aside WHERE id NOT IN
+        (SELECT min(id) FROM set_aside GROUP BY source, location, kind, reason);
+    CREATE UNIQUE INDEX set_aside_once ON set_aside (source, location, kind, reason);
+    "#,
 ];
