@@ -144,10 +144,6 @@ impl PriceTable {
             if name == "sample_spec" {
                 continue;
             }
-            let per_token = |key: &str| -> Option<i64> {
-                let usd = entry.get(key)?.as_f64()?;
-                (usd.is_finite() && usd >= 0.0).then(|| (usd * PICOS_PER_USD).round() as i64)
-            };
             let price_of = |e: &Value| -> Option<Price> {
                 let per_token = |key: &str| -> Option<i64> {
                     let usd = e.get(key)?.as_f64()?;
