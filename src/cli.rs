@@ -67,6 +67,10 @@ enum Command {
         /// With --nab: only files whose path contains this (e.g. realAdExchange).
         #[arg(long, default_value = "")]
         nab_filter: String,
+        /// Score the run against labelled incident windows (a JSON list of
+        /// {start, end, series?, name?}); the score goes to standard error as JSON.
+        #[arg(long)]
+        labels: Option<PathBuf>,
     },
     /// Check the configuration and rules.
     Rules {
@@ -323,7 +327,13 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 report.score
             )?;
         }
-        Command::Backtest { from, to, rule, .. } => {
+        Command::Backtest {
+            from,
+            to,
+            rule,
+            labels,
+            ..
+        } => {
             let config = load_config(&cli)?;
             let (Some(from), Some(to)) = (from, to) else {
                 bail!("--from and --to are required")
@@ -347,7 +357,33 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                     t.series.len()
                 );
             }
+            if let Some(path) = labels {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                let list: Vec<crate::backtest::labels::Label> = serde_json::from_str(&text)
+                    .with_context(|| {
+                        format!(
+                            "{}: not a list of {{start, end, series?, name?}}",
+                            path.display()
+                        )
+                    })?;
+                let score = crate::backtest::labels::score(&report.notifications, &list, from, to);
+                eprintln!(
+                    "labels: {} of {} caught, {} with the culprit named, median time to detect {}, {} false pages ({:.2} a week)",
+                    score.caught,
+                    score.incidents,
+                    score.culprit_named,
+                    score
+                        .median_time_to_detect_s
+                        .map(|s| format!("{} min", s / 60))
+                        .unwrap_or_else(|| "-".into()),
+                    score.false_pages,
+                    score.false_pages_per_week
+                );
+                eprintln!("{}", serde_json::to_string(&score)?);
+            }
         }
+
         Command::Run => {
             let path = config_path(&cli)?;
             let config =

@@ -352,3 +352,52 @@ fn every_incident_is_caught_and_named_and_the_quiet_patterns_are_left_alone() {
         "{pricier:?}"
     );
 }
+
+#[test]
+fn backtest_labels_scores_the_same_world_from_the_command_line() {
+    let s = Scratch::new();
+    s.write("config.yaml", &format!("store: ./store.db\ndelay: 0s\nschedule: \"*/5 * * * *\"\nchannels: {{ out: {{ kind: console }} }}\n{RULES}"));
+    let (rows, incidents) = world();
+    s.write("world.jsonl", &rows);
+    assert!(
+        s.run(&["ingest", s.path("world.jsonl").to_str().unwrap()])
+            .status
+            .success()
+    );
+    let labels: Vec<serde_json::Value> = incidents
+        .iter()
+        .map(|i| {
+            let series = match i.culprit.split_once('=') {
+                Some((k, v)) => serde_json::json!({ k: v }),
+                None => serde_json::json!({}),
+            };
+            serde_json::json!({"start": i.start.to_string(), "end": i.end.to_string(), "series": series, "name": i.name})
+        })
+        .collect();
+    // One more window in which nothing happened: it must be missed.
+    let mut labels = labels;
+    labels.push(serde_json::json!({"start": at(9, 12).to_string(), "end": at(9, 13).to_string(), "name": "nothing"}));
+    s.write("labels.json", &serde_json::to_string(&labels).unwrap());
+    let out = s.run(&[
+        "backtest",
+        "--from",
+        &at(8, 0).to_string(),
+        "--to",
+        &at(14, 0).to_string(),
+        "--labels",
+        s.path("labels.json").to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    let score: serde_json::Value = serde_json::from_str(err.lines().last().unwrap()).unwrap();
+    assert_eq!(score["incidents"], 7);
+    assert_eq!(score["caught"], 6);
+    assert_eq!(score["culprit_named"], 6);
+    assert_eq!(score["false_pages"], 0);
+    assert_eq!(score["results"][6]["caught"], false);
+    assert!(score["median_time_to_detect_s"].as_i64().unwrap() <= 30 * 60);
+    assert!(
+        err.contains("labels: 6 of 7 caught, 6 with the culprit named"),
+        "{err}"
+    );
+}

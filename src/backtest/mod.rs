@@ -28,6 +28,7 @@ pub struct BacktestReport {
     pub per_rule: BTreeMap<String, RuleTally>,
 }
 
+pub mod labels;
 pub mod nab;
 
 /// Replays every fire time of the schedule in `(from, to]`.
