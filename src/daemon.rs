@@ -294,7 +294,8 @@ async fn poll(
     let health = health.clone();
     let (sources, stored) = tokio::task::spawn_blocking(move || {
         let mut sources = sources;
-        let mut stored = 0;
+        // The oldest minute this poll stored a row for: cached windows from there are stale.
+        let mut stored: Option<i64> = None;
         let mut s = store.lock().expect("store lock");
         for src in sources.iter_mut() {
             match src.poll(&mut s, &prices) {
@@ -303,7 +304,9 @@ async fn poll(
                     if let Some(ms) = r.newest_ts_ms {
                         health.saw_rows(src.name(), ms);
                     }
-                    stored += r.stored;
+                    if let Some(ms) = r.oldest_ts_ms {
+                        stored = Some(stored.map_or(ms, |s| s.min(ms)));
+                    }
                     if r.stored + r.set_aside.len() as u64 > 0 {
                         tracing::info!(source = src.name(), stored = r.stored, duplicates = r.duplicates,
                             conflicts = r.conflicts, set_aside = r.set_aside.len(), unpriced = r.unpriced_rows(), "ingested");
@@ -320,15 +323,15 @@ async fn poll(
     .await
     .unwrap_or_else(|e| {
         tracing::error!(error = %e, "source poll task failed");
-        (Vec::new(), 0)
+        (Vec::new(), Some(i64::MIN))
     });
     if sources.is_empty() && !running.config.sources.is_empty() {
         running.sources = running.config.sources.iter().map(source::build).collect();
     } else {
         running.sources = sources;
     }
-    if stored > 0 {
-        history.invalidate();
+    if let Some(oldest_ms) = stored {
+        history.invalidate_since(oldest_ms.div_euclid(60_000));
     }
 }
 

@@ -28,7 +28,6 @@
 pub mod alert;
 pub mod backtest;
 pub mod bench;
-
 pub mod cli;
 pub mod config;
 pub mod cycle;

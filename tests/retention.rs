@@ -220,7 +220,8 @@ rules:
         .parse()
         .unwrap();
     let age_h = (jiff::Timestamp::now().as_second() - oldest.as_second()) / 3600;
-    assert!((193..=195).contains(&age_h), "minutes kept {age_h} hours");
+    // The cut-off is floored to an hour and the oldest row after it may be 37 minutes later.
+    assert!((192..=194).contains(&age_h), "minutes kept {age_h} hours");
     assert!(table("rollup_hour")["count"].as_u64().unwrap() > 0);
     assert!(table("rows")["count"].as_u64().unwrap() > 700);
     assert_eq!(table("outbox")["count"], 0);

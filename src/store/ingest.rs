@@ -89,6 +89,9 @@ pub struct IngestReport {
     /// The newest stored row's timestamp, for the source-lag metric.
     #[serde(skip)]
     pub newest_ts_ms: Option<i64>,
+    /// The oldest stored row's timestamp: cached windows from there on are stale.
+    #[serde(skip)]
+    pub oldest_ts_ms: Option<i64>,
 }
 
 impl IngestReport {
@@ -103,6 +106,10 @@ impl IngestReport {
         self.without_request_id += other.without_request_id;
         self.priced_usd += other.priced_usd;
         self.newest_ts_ms = self.newest_ts_ms.max(other.newest_ts_ms);
+        self.oldest_ts_ms = match (self.oldest_ts_ms, other.oldest_ts_ms) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
     }
 
     pub fn unpriced_rows(&self) -> u64 {
@@ -269,6 +276,7 @@ impl Store {
                     }
                     report.stored += 1;
                     report.newest_ts_ms = report.newest_ts_ms.max(Some(row.ts_ms));
+                    report.oldest_ts_ms = Some(report.oldest_ts_ms.map_or(row.ts_ms, |o| o.min(row.ts_ms)));
                     if row.request_id.is_none() {
                         report.without_request_id += 1;
                     }

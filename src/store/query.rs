@@ -97,6 +97,12 @@ impl StoreHistory {
         self.windows.clear();
     }
 
+    /// Forgets the cached windows that end after `minute`: this process wrote rows from
+    /// that minute on, and windows wholly before it are unchanged.
+    pub fn invalidate_since(&mut self, minute: i64) {
+        self.windows.retain(|(_, end), _| *end <= minute);
+    }
+
     /// A view bound to the store for one cycle.
     pub fn view<'a>(&'a mut self, store: &'a Store) -> Result<HistoryView<'a>> {
         let version: i64 = store
