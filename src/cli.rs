@@ -97,6 +97,31 @@ enum Command {
         #[command(subcommand)]
         action: NotifyAction,
     },
+    /// Inspect and compact the store.
+    Db {
+        #[command(subcommand)]
+        action: DbAction,
+    },
+    /// Measure ingest and evaluation on generated data (release builds give real figures).
+    Bench {
+        /// Smaller sizes, done in well under a minute.
+        #[arg(long)]
+        quick: bool,
+        /// Where the generated stores go (default: a temporary folder, removed after).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum DbAction {
+    /// File size, row counts and time spans of rows, rollups, outbox and alerts.
+    Stats {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Apply the retention now: delete old raw rows, fold old minute rollups into hours.
+    Compact,
 }
 
 #[derive(Subcommand, Debug)]
@@ -395,6 +420,18 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let config = load_config(&cli)?;
             let mut store = Store::open(&config.store)?;
             silence(&mut store, action, &mut out)?;
+        }
+        Command::Db { action } => {
+            let config = load_config(&cli)?;
+            match action {
+                DbAction::Stats { json } => {
+                    crate::retention::stats_command(&config, *json, &mut out)?
+                }
+                DbAction::Compact => crate::retention::compact_command(&config, &mut out)?,
+            }
+        }
+        Command::Bench { quick, dir } => {
+            crate::bench::run(*quick, dir.as_deref(), &mut out)?;
         }
         Command::Status => {
             let config = load_config(&cli)?;

@@ -174,6 +174,7 @@ pub fn run_cycle(
     at: Timestamp,
     dry_run: bool,
 ) -> anyhow::Result<Vec<Notification>> {
+    let started = std::time::Instant::now();
     // The book keeps milliseconds; an instant finer than that would not compare equal to itself.
     let at = Timestamp::from_millisecond(at.as_millisecond())?;
     let outcomes = {
@@ -199,6 +200,8 @@ pub fn run_cycle(
         .flat_map(|(_, o)| &o.decisions)
         .filter(|d| d.firing)
         .count();
+    let series = outcomes.iter().map(|(_, o)| o.decisions.len()).sum();
+    crate::observe::evaluation(started.elapsed(), true, series);
     tracing::info!(at = %at, rules = outcomes.len(), firing, notifications = notes.len(), dry_run, "evaluation cycle");
     Ok(notes)
 }

@@ -13,6 +13,7 @@ use crate::config::Config;
 use crate::cycle;
 use crate::notify::outbox::Deliverer;
 use crate::notify::{self, Channel};
+use crate::observe::{self, Health};
 use crate::price::PriceTable;
 use crate::source::{self, Source};
 use crate::store::{Store, StoreHistory};
@@ -109,6 +110,10 @@ pub async fn run(config_path: PathBuf, config: Config) -> anyhow::Result<()> {
     let mut sigterm = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
     let mut sigint = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
     let mut sighup = signal(SignalKind::hangup()).context("installing SIGHUP handler")?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let health = start_observing(&running.config, &store, &stop_rx).await?;
+    let heartbeat_client = notify::http::client();
+    let mut compact_tick = tokio::time::interval(crate::retention::EVERY);
     systemd(&[
         NotifyState::Ready,
         NotifyState::Status("started; waiting for the first evaluation"),
@@ -126,7 +131,6 @@ pub async fn run(config_path: PathBuf, config: Config) -> anyhow::Result<()> {
         "spendpager started"
     );
 
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let delivery = {
         let store = store.clone();
         let wake = wake_delivery.clone();
@@ -136,12 +140,17 @@ pub async fn run(config_path: PathBuf, config: Config) -> anyhow::Result<()> {
         )));
         let handle_deliverer = deliverer.clone();
         let mut stop = stop_rx.clone();
+        let health = health.clone();
         let task = tokio::spawn(async move {
             loop {
                 let (d, pass) = deliverer.lock().expect("deliverer lock").clone();
                 let deadline = Instant::now() + pass.as_std();
-                if let Err(e) = d.deliver(&store, deadline).await {
-                    tracing::error!(error = %format!("{e:#}"), "delivery pass failed");
+                match d.deliver(&store, deadline).await {
+                    Ok(st) if st.delivered + st.failed + st.retried > 0 => {
+                        observe::outbox_changed(&store, &health).await
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::error!(error = %format!("{e:#}"), "delivery pass failed"),
                 }
                 tokio::select! {
                     _ = wake.notified() => {}
@@ -188,6 +197,7 @@ pub async fn run(config_path: PathBuf, config: Config) -> anyhow::Result<()> {
                             running = r;
                             *delivery.1.lock().expect("deliverer lock") = (running.deliverer.clone(), running.config.delivery.cycle_deadline);
                             next_fire = running.config.schedule.next_after(Timestamp::now());
+                            health.set_period(observe::schedule_period(&running.config.schedule));
                             tracing::info!(rules = running.config.rules.len(), "configuration reloaded");
                         }
                         Err(e) => tracing::error!(error = %format!("{e:#}"), "reload failed; keeping the running configuration"),
@@ -201,7 +211,21 @@ pub async fn run(config_path: PathBuf, config: Config) -> anyhow::Result<()> {
                 systemd(&[NotifyState::Ready]);
             }
             _ = poll_tick.tick() => {
-                poll(&mut running, &store, &mut history).await;
+                poll(&mut running, &store, &mut history, &health).await;
+            }
+            _ = compact_tick.tick() => {
+                let (policy, store2) = (crate::retention::policy(&running.config, Timestamp::now().as_millisecond()), store.clone());
+                match tokio::task::spawn_blocking(move || crate::retention::compact_shared(&store2, &policy)).await? {
+                    Ok(r) => {
+                        metrics::counter!("spendpager_compactions_total", "outcome" => "ok").increment(1);
+                        tracing::info!(raw_deleted = r.raw_rows_deleted, minutes_folded = r.minute_rollups_folded, hours_deleted = r.hour_rollups_deleted, "compacted the store");
+                        history.invalidate();
+                    }
+                    Err(e) => {
+                        metrics::counter!("spendpager_compactions_total", "outcome" => "error").increment(1);
+                        tracing::error!(error = %e, "compaction failed; will try again");
+                    }
+                }
             }
             _ = fire => {
                 let due = next_fire.expect("fire only completes when set");
@@ -209,17 +233,27 @@ pub async fn run(config_path: PathBuf, config: Config) -> anyhow::Result<()> {
                 if at != due {
                     tracing::warn!(skipped_from = %due, evaluating = %at, "missed fire times during a pause; evaluating the latest only");
                 }
-                poll(&mut running, &store, &mut history).await;
-                let (config, store2) = (running.config.clone(), store.clone());
+                poll(&mut running, &store, &mut history, &health).await;
+                let (config, store2, health2) = (running.config.clone(), store.clone(), health.clone());
                 let mut hist = std::mem::take(&mut history);
                 let result = tokio::task::spawn_blocking(move || {
                     let mut s = store2.lock().expect("store lock");
+                    let started = Instant::now();
                     let r = cycle::run_cycle(&config, &mut s, &mut hist, at, false);
+                    match &r {
+                        Ok(_) => health2.cycle_done(at.as_millisecond()),
+                        Err(_) => observe::evaluation(started.elapsed(), false, 0),
+                    }
+                    observe::after_cycle(&s, &health2);
                     let status = status_line(&s);
                     systemd(&[NotifyState::Status(&status)]);
                     (r, hist)
                 }).await?;
                 history = result.1;
+                if let (Ok(_), Some(hb)) = (&result.0, &running.config.ops.heartbeat) {
+                    let (client, hb, depth) = (heartbeat_client.clone(), hb.clone(), health.report().outbox_depth);
+                    tokio::spawn(async move { observe::heartbeat::send(&client, &hb, at.as_millisecond(), depth).await });
+                }
                 match result.0 {
                     Ok(notes) if !notes.is_empty() => wake_delivery.notify_one(),
                     Ok(_) => {}
@@ -248,18 +282,31 @@ pub async fn run(config_path: PathBuf, config: Config) -> anyhow::Result<()> {
 }
 
 /// Polls every source once; a failing source is logged and the rest go on.
-async fn poll(running: &mut Running, store: &Arc<Mutex<Store>>, history: &mut StoreHistory) {
+async fn poll(
+    running: &mut Running,
+    store: &Arc<Mutex<Store>>,
+    history: &mut StoreHistory,
+    health: &Arc<Health>,
+) {
     let sources = std::mem::take(&mut running.sources);
     let prices = running.prices.clone();
     let store = store.clone();
+    let health = health.clone();
     let (sources, stored) = tokio::task::spawn_blocking(move || {
         let mut sources = sources;
-        let mut stored = 0;
+        // The oldest minute this poll stored a row for: cached windows from there are stale.
+        let mut stored: Option<i64> = None;
         let mut s = store.lock().expect("store lock");
         for src in sources.iter_mut() {
             match src.poll(&mut s, &prices) {
                 Ok(r) => {
-                    stored += r.stored;
+                    observe::ingested(src.name(), &r);
+                    if let Some(ms) = r.newest_ts_ms {
+                        health.saw_rows(src.name(), ms);
+                    }
+                    if let Some(ms) = r.oldest_ts_ms {
+                        stored = Some(stored.map_or(ms, |s| s.min(ms)));
+                    }
                     if r.stored + r.set_aside.len() as u64 > 0 {
                         tracing::info!(source = src.name(), stored = r.stored, duplicates = r.duplicates,
                             conflicts = r.conflicts, set_aside = r.set_aside.len(), unpriced = r.unpriced_rows(), "ingested");
@@ -276,14 +323,47 @@ async fn poll(running: &mut Running, store: &Arc<Mutex<Store>>, history: &mut St
     .await
     .unwrap_or_else(|e| {
         tracing::error!(error = %e, "source poll task failed");
-        (Vec::new(), 0)
+        (Vec::new(), Some(i64::MIN))
     });
     if sources.is_empty() && !running.config.sources.is_empty() {
         running.sources = running.config.sources.iter().map(source::build).collect();
     } else {
         running.sources = sources;
     }
-    if stored > 0 {
-        history.invalidate();
+    if let Some(oldest_ms) = stored {
+        history.invalidate_since(oldest_ms.div_euclid(60_000));
     }
+}
+
+/// Sets up the pager's own health and, when `http.listen` is configured, the metrics
+/// recorder and the endpoint, which stops with the daemon. A port that cannot be bound is a
+/// start-up error.
+async fn start_observing(
+    config: &Config,
+    store: &Arc<Mutex<Store>>,
+    stop: &tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<Arc<Health>> {
+    let health = Arc::new(Health::new(observe::schedule_period(&config.schedule)));
+    let names: Vec<String> = config
+        .sources
+        .iter()
+        .map(|s| s.name().to_string())
+        .collect();
+    let (store2, health2) = (store.clone(), health.clone());
+    tokio::task::spawn_blocking(move || {
+        let s = store2.lock().expect("store lock");
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        observe::load_newest(&s, &names, &health2);
+        observe::after_cycle(&s, &health2);
+    })
+    .await?;
+    if let Some(http) = &config.ops.http {
+        let handle = observe::install()?;
+        let mut stop = stop.clone();
+        observe::server::bind(http.listen, health.clone(), handle, async move {
+            let _ = stop.changed().await;
+        })
+        .await?;
+    }
+    Ok(health)
 }

@@ -22,9 +22,12 @@
 //! - [`daemon`], [`backtest`], [`demo`]: the ways of running cycles; [`cli`] the commands.
 //! - [`config`]: the typed configuration, validated once; [`schedule`]: cron in a zone;
 //!   [`secret`]: values that never print.
+//! - [`observe`]: the daemon's own metrics, `/metrics` and `/healthz`, and its heartbeat;
+//!   [`retention`]: the compaction schedule over the store; [`bench`]: `spendpager bench`.
 
 pub mod alert;
 pub mod backtest;
+pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod cycle;
@@ -33,7 +36,9 @@ pub mod demo;
 pub mod evaluate;
 pub mod money;
 pub mod notify;
+pub mod observe;
 pub mod price;
+pub mod retention;
 pub mod row;
 pub mod schedule;
 pub mod secret;

@@ -3,6 +3,7 @@
 //! check` and the backtest all share. Every error names the file, line, column and field.
 
 mod channel;
+pub mod ops;
 mod raw;
 mod rule;
 pub mod units;
@@ -37,6 +38,8 @@ pub struct Config {
     pub channels: BTreeMap<String, ChannelConfig>,
     pub rules: Vec<Rule>,
     pub delivery: DeliveryConfig,
+    /// `/metrics` and `/healthz`, the heartbeat and retention.
+    pub ops: ops::OpsConfig,
     /// Files the configuration was read from, for reload and messages.
     pub files: Vec<PathBuf>,
 }
@@ -347,6 +350,14 @@ impl Config {
             }
         }
 
+        let ops = ops::validate(
+            raw.http.as_ref(),
+            raw.heartbeat.as_ref(),
+            raw.retention.as_ref(),
+            &resolve,
+            &mut p,
+        );
+
         let mut rules = Vec::new();
         let mut rule_names: HashSet<String> = HashSet::new();
         validate_rules(
@@ -410,6 +421,7 @@ impl Config {
             channels,
             rules,
             delivery,
+            ops,
             files,
         })
     }

@@ -24,6 +24,9 @@ pub struct RawConfig {
     #[serde(default)]
     pub rules: Vec<Spanned<RawRule>>,
     pub delivery: Option<RawDelivery>,
+    pub http: Option<super::ops::RawHttp>,
+    pub heartbeat: Option<super::ops::RawHeartbeat>,
+    pub retention: Option<super::ops::RawRetention>,
 }
 
 /// A rules file: only `rules:`.

@@ -191,6 +191,7 @@ impl Deliverer {
                 match outcome {
                     Outcome::Delivered => {
                         tracing::info!("notification delivered");
+                        crate::observe::delivery(&msg.channel, "delivered");
                         stats.delivered += 1;
                         let id = msg.id;
                         with_store(store, move |s| s.delivered(id)).await?;
@@ -202,6 +203,7 @@ impl Deliverer {
                             format!("gave up after {} attempts; last: {error}", msg.attempts + 1);
                         let fallback = self.config.fallback.clone().filter(|f| *f != msg.channel);
                         tracing::error!(channel = %msg.channel, dedup_key = %msg.dedup_key, %error, "delivery abandoned");
+                        crate::observe::delivery(&msg.channel, "failed");
                         stats.failed += 1;
                         let id = msg.id;
                         with_store(store, move |s| s.failed(id, &error, fallback.as_deref()))
@@ -217,6 +219,7 @@ impl Deliverer {
                             .unwrap_or_else(|| self.backoff(msg.attempts))
                             .min(MAX_PAUSE);
                         tracing::warn!(channel = %msg.channel, dedup_key = %msg.dedup_key, %error, retry_in_ms = pause.as_millis() as u64, "delivery failed; will retry");
+                        crate::observe::delivery(&msg.channel, "retry");
                         stats.retried += 1;
                         let (id, next) = (msg.id, now_ms() + pause.as_millis() as i64);
                         with_store(store, move |s| s.retry_later(id, next, &error)).await?;
@@ -224,6 +227,7 @@ impl Deliverer {
                     Outcome::Failed { error } => {
                         let fallback = self.config.fallback.clone().filter(|f| *f != msg.channel);
                         tracing::error!(channel = %msg.channel, dedup_key = %msg.dedup_key, %error, fallback = fallback.as_deref().unwrap_or("none"), "delivery refused for good");
+                        crate::observe::delivery(&msg.channel, "failed");
                         stats.failed += 1;
                         let id = msg.id;
                         with_store(store, move |s| s.failed(id, &error, fallback.as_deref()))

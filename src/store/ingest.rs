@@ -29,7 +29,7 @@ pub struct SetAside {
     pub source: String,
     pub file: String,
     pub line: u64,
-    /// `malformed` or `conflict`.
+    /// `malformed`, `conflict` or `expired` (older than the raw retention).
     pub kind: &'static str,
     pub reason: String,
     #[serde(skip)]
@@ -86,6 +86,12 @@ pub struct IngestReport {
     pub without_request_id: u64,
     /// Spend of the stored rows that have a cost.
     pub priced_usd: Usd,
+    /// The newest stored row's timestamp, for the source-lag metric.
+    #[serde(skip)]
+    pub newest_ts_ms: Option<i64>,
+    /// The oldest stored row's timestamp: cached windows from there on are stale.
+    #[serde(skip)]
+    pub oldest_ts_ms: Option<i64>,
 }
 
 impl IngestReport {
@@ -99,6 +105,11 @@ impl IngestReport {
         }
         self.without_request_id += other.without_request_id;
         self.priced_usd += other.priced_usd;
+        self.newest_ts_ms = self.newest_ts_ms.max(other.newest_ts_ms);
+        self.oldest_ts_ms = match (self.oldest_ts_ms, other.oldest_ts_ms) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
     }
 
     pub fn unpriced_rows(&self) -> u64 {
@@ -183,6 +194,9 @@ impl Store {
         self.write(|tx| {
             let mut report = IngestReport::default();
             let mut deltas: HashMap<(i64, DimKey), Delta> = HashMap::new();
+            // Raw rows before this were deleted by retention, and with them the duplicate
+            // check: such a row is set aside rather than perhaps counted twice.
+            let expired_before = super::retention::mark(tx, "raw")?.unwrap_or(i64::MIN);
             {
                 let mut insert = tx.prepare_cached(
                     "INSERT INTO rows (source, row_key, digest, ts_ms, provider, model, request_id,
@@ -200,6 +214,17 @@ impl Store {
                     } else {
                         Some(serde_json::to_string(&row.tags).expect("tags serialise"))
                     };
+                    if row.ts_ms < expired_before {
+                        report.set_aside.push(SetAside {
+                            source: batch.source.clone(),
+                            file: pos.file.clone(),
+                            line: pos.line,
+                            kind: "expired",
+                            reason: "older than the raw retention: too old to store".into(),
+                            raw: serde_json::to_string(row).unwrap_or_default(),
+                        });
+                        continue;
+                    }
                     let basis_code = match basis {
                         CostBasis::Given => 0,
                         CostBasis::Table => 1,
@@ -250,6 +275,8 @@ impl Store {
                         continue;
                     }
                     report.stored += 1;
+                    report.newest_ts_ms = report.newest_ts_ms.max(Some(row.ts_ms));
+                    report.oldest_ts_ms = Some(report.oldest_ts_ms.map_or(row.ts_ms, |o| o.min(row.ts_ms)));
                     if row.request_id.is_none() {
                         report.without_request_id += 1;
                     }

@@ -9,7 +9,9 @@
 mod book;
 mod ingest;
 mod query;
+mod retention;
 mod schema;
+mod stats;
 
 pub use book::{
     FailedDelivery, NewMessage, OutboxMessage, StoredAlert, StoredSilence, commit_cycle,
@@ -20,6 +22,8 @@ pub use query::{
     Combo, ComboId, History, HistoryView, Metrics, StoreHistory, WindowAgg, bucketed_spend,
     sample_request_ids,
 };
+pub use retention::{CompactPolicy, CompactReport};
+pub use stats::{StoreStats, TableStats};
 
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 use std::path::{Path, PathBuf};

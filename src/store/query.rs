@@ -72,11 +72,17 @@ pub trait History {
 /// Window results kept between cycles. Comparable past windows are asked for again every
 /// cycle; they are read once. The cache empties when another process commits to the store
 /// (`PRAGMA data_version`) or when this process ingests (`invalidate`).
+///
+/// Minutes before the store's fold mark live in hourly rollups (see `retention.rs`): a
+/// window there adds the hours it wholly covers to whatever minute rollups remain (rows
+/// that came late). Long windows are split into whole hours, so they are exact; a window of
+/// two hours or less with ragged ends in folded history counts only its whole hours.
 #[derive(Default)]
 pub struct StoreHistory {
     combos: HashMap<ComboId, Combo>,
     windows: HashMap<(i64, i64), Arc<WindowAgg>>,
     data_version: Option<i64>,
+    folded_before: Option<i64>,
 }
 
 const MAX_CACHED_WINDOWS: usize = 50_000;
@@ -91,15 +97,23 @@ impl StoreHistory {
         self.windows.clear();
     }
 
+    /// Forgets the cached windows that end after `minute`: this process wrote rows from
+    /// that minute on, and windows wholly before it are unchanged.
+    pub fn invalidate_since(&mut self, minute: i64) {
+        self.windows.retain(|(_, end), _| *end <= minute);
+    }
+
     /// A view bound to the store for one cycle.
     pub fn view<'a>(&'a mut self, store: &'a Store) -> Result<HistoryView<'a>> {
         let version: i64 = store
             .conn()
             .query_row("PRAGMA data_version", [], |r| r.get(0))
             .map_err(|e| store.err(e))?;
-        if self.data_version != Some(version) {
+        let folded = store.folded_before()?;
+        if self.data_version != Some(version) || self.folded_before != Some(folded) {
             self.windows.clear();
             self.data_version = Some(version);
+            self.folded_before = Some(folded);
         }
         Ok(HistoryView { store, cache: self })
     }
@@ -158,6 +172,25 @@ pub struct HistoryView<'a> {
 /// Windows longer than this are summed from whole hours, which every later cycle reuses.
 const SPLIT_ABOVE_MINUTES: i64 = 120;
 
+const MINUTE_WINDOW: &str = "SELECT combo, sum(rows), sum(requests), sum(input_tokens),
+        sum(cached_input_tokens), sum(cache_write_tokens), sum(output_tokens), sum(cost_nanos),
+        sum(unpriced_rows)
+     FROM rollup_minute WHERE minute >= ?1 AND minute < ?2 GROUP BY combo";
+
+/// A window reaching into folded history: the hours it wholly covers, plus minutes.
+const FOLDED_WINDOW: &str = "SELECT combo, sum(rows), sum(requests), sum(input_tokens),
+        sum(cached_input_tokens), sum(cache_write_tokens), sum(output_tokens), sum(cost_nanos),
+        sum(unpriced_rows)
+     FROM (
+        SELECT combo, rows, requests, input_tokens, cached_input_tokens, cache_write_tokens,
+            output_tokens, cost_nanos, unpriced_rows
+        FROM rollup_minute WHERE minute >= ?1 AND minute < ?2
+        UNION ALL
+        SELECT combo, rows, requests, input_tokens, cached_input_tokens, cache_write_tokens,
+            output_tokens, cost_nanos, unpriced_rows
+        FROM rollup_hour WHERE hour >= ?1 AND hour + 60 <= ?2
+     ) GROUP BY combo";
+
 impl HistoryView<'_> {
     fn remember(&mut self, start: i64, end: i64, agg: WindowAgg) -> Arc<WindowAgg> {
         let agg = Arc::new(agg);
@@ -170,13 +203,10 @@ impl HistoryView<'_> {
 
     fn query(&mut self, start: i64, end: i64) -> Result<WindowAgg> {
         let store = self.store;
+        let folded = self.cache.folded_before.unwrap_or(i64::MIN) > start;
         let mut stmt = store
             .conn()
-            .prepare_cached(
-                "SELECT combo, sum(rows), sum(requests), sum(input_tokens), sum(cached_input_tokens),
-                    sum(cache_write_tokens), sum(output_tokens), sum(cost_nanos), sum(unpriced_rows)
-                 FROM rollup_minute WHERE minute >= ?1 AND minute < ?2 GROUP BY combo",
-            )
+            .prepare_cached(if folded { FOLDED_WINDOW } else { MINUTE_WINDOW })
             .map_err(|e| store.err(e))?;
         let entries: Vec<(ComboId, Metrics)> = stmt
             .query_map(params![start, end], |r| {

@@ -148,4 +148,30 @@ pub const MIGRATIONS: &[&str] = &[
         (SELECT min(id) FROM set_aside GROUP BY source, location, kind, reason);
     CREATE UNIQUE INDEX set_aside_once ON set_aside (source, location, kind, reason);
     "#,
+    // 4: hourly rollups for minutes past retention, and how far retention has gone.
+    r#"
+    -- Minute rollups older than the minute retention, folded into their hours.
+    CREATE TABLE rollup_hour (
+        -- the hour's first minute, in minutes since the epoch
+        hour INTEGER NOT NULL,
+        combo INTEGER NOT NULL REFERENCES combos (id),
+        rows INTEGER NOT NULL,
+        requests INTEGER NOT NULL,
+        input_tokens INTEGER NOT NULL,
+        cached_input_tokens INTEGER NOT NULL,
+        cache_write_tokens INTEGER NOT NULL,
+        output_tokens INTEGER NOT NULL,
+        cost_nanos INTEGER NOT NULL,
+        unpriced_rows INTEGER NOT NULL,
+        PRIMARY KEY (hour, combo)
+    ) WITHOUT ROWID;
+
+    -- `minute`: minutes before `before` (minutes since the epoch) live in rollup_hour;
+    -- `raw`: rows before `before` (milliseconds) were deleted; `hour`: hours before `before`
+    -- (minutes) were deleted.
+    CREATE TABLE retention_marks (
+        kind TEXT PRIMARY KEY,
+        before INTEGER NOT NULL
+    );
+    "#,
 ];
