@@ -331,15 +331,9 @@ pub fn bucketed_spend(
     Ok(points)
 }
 
+/// The rows table names its dimension columns as the dimensions are named.
 fn column(d: Dimension) -> &'static str {
-    match d {
-        Dimension::Tenant => "tenant",
-        Dimension::Feature => "feature",
-        Dimension::Model => "model",
-        Dimension::Provider => "provider",
-        Dimension::User => "user",
-        Dimension::Workflow => "workflow",
-    }
+    d.name()
 }
 
 /// The SQL condition (and its arguments) for rows of one series under a rule's filter.
