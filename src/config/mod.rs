@@ -247,7 +247,12 @@ fn yaml_error(file: &Path, e: &serde_saphyr::Error, field: String) -> ConfigErro
     {
         message = rest;
     }
-    let message = message.to_string();
+    // The parser's advice to programmers is not for the person editing the file.
+    let message = message
+        .split(", set DuplicateKeyPolicy")
+        .next()
+        .unwrap_or(message)
+        .to_string();
     ConfigError {
         file: file.to_path_buf(),
         line: loc.map(|l| l.line()),
@@ -255,7 +260,7 @@ fn yaml_error(file: &Path, e: &serde_saphyr::Error, field: String) -> ConfigErro
         field: if field == "." {
             String::new()
         } else {
-            field.replace(".value", "")
+            field.replace(".value", "").replace(".?", "")
         },
         message,
     }
