@@ -239,6 +239,12 @@ pub fn parse_instant(text: &str) -> anyhow::Result<Timestamp> {
 }
 
 fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    // Commands that never deliver do not need the channels' secrets.
+    let delivers = matches!(
+        cli.command,
+        Command::Run | Command::Evaluate { .. } | Command::Rules { .. } | Command::Notify { .. }
+    );
+    crate::config::SECRETS_OPTIONAL.store(!delivers, std::sync::atomic::Ordering::Relaxed);
     // Not locked for the whole command: the daemon's console channel writes to stdout from
     // its delivery task, and a lock held here would block it for good.
     let mut out = std::io::stdout();

@@ -135,3 +135,26 @@ fn a_missing_secret_is_an_error_that_does_not_print_anything_secret() {
     let debug = format!("{:?}", c.channels["hook"]);
     assert!(!debug.contains("very-secret"), "{debug}");
 }
+
+#[test]
+fn commands_that_never_deliver_do_not_need_the_channels_secrets() {
+    let s = Scratch::new();
+    s.write(
+        "config.yaml",
+        "store: ./store.db\nchannels:\n  hook: { kind: webhook, url_env: SPENDPAGER_TEST_NEVER_SET }\nrules:\n  - { name: cap, kind: threshold, window: 1h, limit_usd: 1, channels: [hook] }\n",
+    );
+    s.write("rows.jsonl", "{\"ts\":\"2026-05-01T10:00:00Z\",\"request_id\":\"r1\",\"model\":\"gpt-4o\",\"cost_usd\":2}\n");
+    let ingest = s.run(&["ingest", s.path("rows.jsonl").to_str().unwrap()]);
+    assert!(ingest.status.success(), "{}", stderr(&ingest));
+    assert!(s.run(&["status"]).status.success());
+    // Anything that may send still refuses to start without it, and says which.
+    let evaluate = s.run(&["evaluate", "--at", "2026-05-01T11:00:00Z"]);
+    assert!(!evaluate.status.success());
+    assert!(
+        stderr(&evaluate).contains("SPENDPAGER_TEST_NEVER_SET is not set"),
+        "{}",
+        stderr(&evaluate)
+    );
+    let check = s.run(&["rules", "check"]);
+    assert_eq!(check.status.code(), Some(1));
+}

@@ -100,20 +100,40 @@ struct SecretKeys<'a> {
     credential: Option<&'a String>,
 }
 
+/// Set by commands that never deliver (`ingest`, `status`, `silence`, `backtest`, `db`): a
+/// channel secret that cannot be read then does not stop them, since nothing will be sent. It
+/// stands in as an address that can never resolve.
+pub static SECRETS_OPTIONAL: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// What stands in for an unread secret when secrets are optional.
+pub const UNREAD_SECRET: &str = "http://secret-not-read.invalid/";
+
 impl SecretKeys<'_> {
     /// The secret, `Ok(None)` when none of the keys is given, or the problem and the key at
     /// fault.
     fn read(&self, resolve: &dyn Fn(&Path) -> PathBuf) -> Result<Option<Secret>, (String, String)> {
+        let optional = SECRETS_OPTIONAL.load(std::sync::atomic::Ordering::Relaxed);
+        let unread = |r: Result<Option<Secret>, (String, String)>| match r {
+            Err(_) if optional => Ok(Some(Secret::new(UNREAD_SECRET))),
+            other => other,
+        };
         let key = |suffix: &str| format!("{}_{suffix}", self.stem);
         match (self.env, self.file, self.credential) {
             (None, None, None) => Ok(None),
-            (Some(env), None, None) => Secret::from_env(env).map(Some).map_err(|m| (key("env"), m)),
-            (None, Some(file), None) => Secret::from_file(&resolve(file))
-                .map(Some)
-                .map_err(|m| (key("file"), m)),
-            (None, None, Some(cred)) => Secret::from_credential(cred)
-                .map(Some)
-                .map_err(|m| (key("credential"), m)),
+            (Some(env), None, None) => {
+                unread(Secret::from_env(env).map(Some).map_err(|m| (key("env"), m)))
+            }
+            (None, Some(file), None) => unread(
+                Secret::from_file(&resolve(file))
+                    .map(Some)
+                    .map_err(|m| (key("file"), m)),
+            ),
+            (None, None, Some(cred)) => unread(
+                Secret::from_credential(cred)
+                    .map(Some)
+                    .map_err(|m| (key("credential"), m)),
+            ),
             _ => Err((
                 key("env"),
                 format!(

@@ -8,7 +8,7 @@ mod raw;
 mod rule;
 pub mod units;
 
-pub use channel::PAGERDUTY_URL;
+pub use channel::{PAGERDUTY_URL, SECRETS_OPTIONAL};
 pub use raw::{ChannelKindName, Period, Seasonality, Severity, SmtpTls, SourceKindName};
 pub use rule::{Growth, MAX_COMPARABLE_WINDOWS, MuteWindow, Rule, RuleKind, SpikeRule};
 

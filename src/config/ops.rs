@@ -157,10 +157,16 @@ pub(super) fn validate(
         }
     }
     if let Some(b) = heartbeat {
+        // Like the channels' secrets, optional for commands that never send anything.
+        let optional = super::SECRETS_OPTIONAL.load(std::sync::atomic::Ordering::Relaxed);
+        let unread = |r: Result<Secret, String>| match r {
+            Err(_) if optional => Ok(Secret::new(super::channel::UNREAD_SECRET)),
+            other => other,
+        };
         let url = match (&b.url_env, &b.url_file, &b.url_credential) {
-            (Some(env), None, None) => Secret::from_env(env),
-            (None, Some(file), None) => Secret::from_file(&resolve(file)),
-            (None, None, Some(cred)) => Secret::from_credential(cred),
+            (Some(env), None, None) => unread(Secret::from_env(env)),
+            (None, Some(file), None) => unread(Secret::from_file(&resolve(file))),
+            (None, None, Some(cred)) => unread(Secret::from_credential(cred)),
             (None, None, None) => {
                 Err("a URL is required: url_env, url_file or url_credential".into())
             }
