@@ -64,7 +64,7 @@ fn a_broken_rule_file_names_its_line_and_field() {
     );
     assert!(
         text.contains(&format!(
-            "{bad}:7:11: rules[cap].window: 90s must be a whole number of minutes"
+            "{bad}:9:13: rules[cap].window: 90s must be a whole number of minutes"
         )),
         "{text:#?}"
     );

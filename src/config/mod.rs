@@ -941,20 +941,20 @@ fn required_window(
     p: &mut Problems<'_>,
     field: &dyn Fn(&str) -> String,
 ) -> Option<Dur> {
-    match raw.window {
+    match &raw.window {
         None => {
             p.at(&raw.name, field("window"), "is required");
             None
         }
-        Some(w) if w.seconds() < 60 || w.seconds() % 60 != 0 => {
+        Some(w) if w.value.seconds() < 60 || w.value.seconds() % 60 != 0 => {
             p.at(
-                &raw.name,
+                w,
                 field("window"),
-                format!("{w} must be a whole number of minutes"),
+                format!("{} must be a whole number of minutes", w.value),
             );
             None
         }
-        Some(w) => Some(w),
+        Some(w) => Some(w.value),
     }
 }
 

@@ -208,7 +208,7 @@ pub struct RawRule {
     pub group_by: Vec<Spanned<String>>,
     #[serde(default, rename = "match")]
     pub filter: BTreeMap<String, OneOrMany>,
-    pub window: Option<Dur>,
+    pub window: Option<Spanned<Dur>>,
     pub baseline: Option<RawBaseline>,
     pub threshold: Option<RawThreshold>,
     pub young: Option<RawYoung>,
