@@ -5,9 +5,9 @@
 //! ```text
 //!  source ──► store ──► evaluate ──► alert ──► notify (outbox) ──► channels
 //!  (poll,     (SQLite:   (baselines,   (one state   (durable queue,   (console, webhook,
-//!   parse,     rows,      decisions,    per rule     retries)          Slack)
-//!   price)     rollups,   explanation)  and series)
-//!              cursors)
+//!   parse,     rows,      decisions,    per rule     retries)          Slack, email,
+//!   price)     rollups,   explanation)  and series)                    PagerDuty, ntfy,
+//!              cursors)                                                Alertmanager)
 //! ```
 //!
 //! - [`row`]: the cost row and its validation; [`money`]: exact dollar amounts;
@@ -19,7 +19,8 @@
 //! - [`alert`]: the alert book (fire once, repeat, resolve once) and the alert JSON.
 //! - [`notify`]: channels, the shared HTTP rule, and delivery from the outbox.
 //! - [`cycle`]: one evaluation cycle, shared by the daemon, `evaluate` and the backtest.
-//! - [`daemon`], [`backtest`], [`demo`]: the ways of running cycles; [`cli`] the commands.
+//! - [`daemon`], [`backtest`] (with NAB and labelled scoring), [`demo`]: the ways of running
+//!   cycles; [`cli`] the commands; [`status`] what `spendpager status` shows.
 //! - [`config`]: the typed configuration, validated once; [`schedule`]: cron in a zone;
 //!   [`secret`]: values that never print.
 //! - [`observe`]: the daemon's own metrics, `/metrics` and `/healthz`, and its heartbeat;
