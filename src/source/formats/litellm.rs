@@ -1,8 +1,9 @@
 //! LiteLLM SpendLogs rows, as the proxy exports them (JSON lines, or a JSON array) or as its
 //! spend-logs API returns them; its standard logging payload reads the same way.
 //!
-//! Times: `startTime` is usually written `2025-01-24 09:20:46.847371` with no zone. LiteLLM
-//! records it in UTC, so a time without an offset is taken as UTC; one with an offset keeps it.
+//! Times: `startTime` is often written `2025-01-24 09:20:46.847371`, with no zone. Such a time
+//! is taken as UTC (a proxy whose clock is set to another zone will be off by its offset); a
+//! time with an offset keeps it.
 //!
 //! Tokens: LiteLLM follows OpenAI, so `prompt_tokens` is the whole prompt with the cached part
 //! inside it; it becomes `input_tokens` unchanged, and the cached reads found in the usage
