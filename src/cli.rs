@@ -5,7 +5,7 @@ use crate::cycle;
 use crate::notify::outbox::Deliverer;
 use crate::notify::{self, Channel};
 use crate::price::PriceTable;
-use crate::source::jsonl;
+use crate::source::formats::{self, Format};
 use crate::store::{IngestReport, Store, StoreHistory};
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
@@ -41,6 +41,9 @@ enum Command {
         /// Print the report as one JSON object.
         #[arg(long)]
         json: bool,
+        /// The files' format: native rows, or a gateway or provider export.
+        #[arg(long, value_enum, default_value = "native")]
+        format: Format,
         #[arg(required = true)]
         files: Vec<String>,
     },
@@ -279,6 +282,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Ingest {
             source,
             json,
+            format,
             files,
         } => {
             let config = load_config(&cli)?;
@@ -286,7 +290,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let mut store = Store::open(&config.store)?;
             let mut report = IngestReport::default();
             for f in files {
-                report.merge(jsonl::ingest_once(&mut store, &prices, source, f)?);
+                report.merge(formats::ingest_once(
+                    &mut store, &prices, source, *format, f,
+                )?);
             }
             if *json {
                 writeln!(out, "{}", serde_json::to_string(&report)?)?;

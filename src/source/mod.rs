@@ -2,6 +2,7 @@
 //! rows, and hands the store a batch together with the cursor that says how far it read, so
 //! the rows and the cursor commit together.
 
+pub mod formats;
 pub mod jsonl;
 pub mod sqlite_table;
 
