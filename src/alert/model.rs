@@ -79,6 +79,9 @@ pub struct Alert {
     pub forecast_usd: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub forecast_crosses_at: Option<String>,
+    /// Reconcile rules: each source and the spend it reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sources: Option<Vec<SourceSpend>>,
     /// Attribution rules: the share of the series' spend that has no owner.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unowned_share: Option<f64>,
@@ -88,6 +91,13 @@ pub struct Alert {
     /// for channels that draw it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chart: Option<Chart>,
+}
+
+/// One source's spend, in a reconcile alert.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SourceSpend {
+    pub source: String,
+    pub usd: f64,
 }
 
 /// Spend in the window, bucket by bucket, against the baseline band.
@@ -280,6 +290,14 @@ pub fn build(
         },
         young: decision.young,
         unowned_share: decision.unowned_share.map(round4),
+        sources: decision.reconcile.as_ref().map(|list| {
+            list.iter()
+                .map(|(s, u)| SourceSpend {
+                    source: s.clone(),
+                    usd: u.as_f64(),
+                })
+                .collect()
+        }),
         forecast_usd: decision
             .forecast
             .map(|f| (f.total_usd * 100.0).round() / 100.0),
@@ -390,6 +408,26 @@ fn summary(rule: &Rule, decision: &Decision, alert: &Alert) -> String {
                 pct(decision.unowned_share.unwrap_or(0.0)),
                 window_words(rule, decision),
                 pct(*max_share)
+            )
+        }
+        (RuleKind::Reconcile { .. }, _) => {
+            let reported: Vec<String> = decision
+                .reconcile
+                .iter()
+                .flatten()
+                .map(|(s, usd)| format!("{s} reports ${}", usd.human()))
+                .collect();
+            let (a, b) = (
+                decision.observed.cost,
+                decision.baseline.unwrap_or_default(),
+            );
+            let diff = if a > b { a - b } else { b - a };
+            format!(
+                "{who}: {} for {}, a difference of ${} ({} of the larger)",
+                reported.join(" and "),
+                decision.period.as_deref().unwrap_or("the period"),
+                diff.human(),
+                pct(crate::evaluate::share(diff, a.max(b)))
             )
         }
         (RuleKind::Runaway { limit, .. }, _) => {

@@ -443,6 +443,7 @@ fn rule_kind_word(k: raw::RuleKindName) -> &'static str {
         raw::RuleKindName::Budget => "budget",
         raw::RuleKindName::Attribution => "attribution",
         raw::RuleKindName::Runaway => "runaway",
+        raw::RuleKindName::Reconcile => "reconcile",
     }
 }
 
@@ -799,6 +800,55 @@ fn validate_rule(
                     .unwrap_or(Usd::from_nanos(1_000_000_000)),
             }
         }
+        raw::RuleKindName::Reconcile => {
+            for (set, key) in [
+                (raw.baseline.is_some(), "baseline"),
+                (raw.threshold.is_some(), "threshold"),
+                (raw.young.is_some(), "young"),
+                (raw.window.is_some(), "window"),
+                (raw.limit_usd.is_some(), "limit_usd"),
+                (raw.max_usd.is_some(), "max_usd"),
+                (raw.dimension.is_some(), "dimension"),
+                (raw.max_share.is_some(), "max_share"),
+                (raw.min_usd.is_some(), "min_usd"),
+            ] {
+                not_for(p, set, key, "reconcile");
+            }
+            let sources = match raw.sources.as_slice() {
+                [a, b] if a != b => [a.clone(), b.clone()],
+                _ => {
+                    p.at(
+                        &raw.name,
+                        field("sources"),
+                        "name exactly two different sources to compare",
+                    );
+                    [String::new(), String::new()]
+                }
+            };
+            let period = raw.period.unwrap_or_else(|| {
+                p.at(
+                    &raw.name,
+                    field("period"),
+                    "is required for kind reconcile (hour, day, week or month)",
+                );
+                Period::Day
+            });
+            let max_diff_share = raw.max_diff_share.unwrap_or(0.05);
+            if !(max_diff_share.is_finite() && max_diff_share >= 0.0) {
+                p.at(
+                    &raw.name,
+                    field("max_diff_share"),
+                    "must be a share of 0 or more",
+                );
+            }
+            RuleKind::Reconcile {
+                sources,
+                period,
+                max_diff_share,
+                min_diff: money(raw.min_diff_usd.as_ref(), &field("min_diff_usd"), p)
+                    .unwrap_or(Usd::from_nanos(1_000_000_000)),
+            }
+        }
         raw::RuleKindName::Runaway => {
             for (set, key) in [
                 (raw.baseline.is_some(), "baseline"),
@@ -859,13 +909,22 @@ fn validate_rule(
     };
     if !matches!(
         raw.kind,
-        raw::RuleKindName::Attribution | raw::RuleKindName::Runaway
+        raw::RuleKindName::Attribution | raw::RuleKindName::Runaway | raw::RuleKindName::Reconcile
     ) {
         for (set, key) in [
             (raw.dimension.is_some(), "dimension"),
             (raw.max_share.is_some(), "max_share"),
             (raw.min_usd.is_some(), "min_usd"),
             (raw.max_usd.is_some(), "max_usd"),
+        ] {
+            not_for(p, set, key, rule_kind_word(raw.kind));
+        }
+    }
+    if !matches!(raw.kind, raw::RuleKindName::Reconcile) {
+        for (set, key) in [
+            (!raw.sources.is_empty(), "sources"),
+            (raw.max_diff_share.is_some(), "max_diff_share"),
+            (raw.min_diff_usd.is_some(), "min_diff_usd"),
         ] {
             not_for(p, set, key, rule_kind_word(raw.kind));
         }

@@ -111,6 +111,15 @@ pub fn rule_reach(rule: &Rule) -> Dur {
         RuleKind::Threshold { window, .. }
         | RuleKind::Attribution { window, .. }
         | RuleKind::Runaway { window, .. } => 7 * day + window.seconds() + day,
+        RuleKind::Reconcile { period, .. } => {
+            let one = match period {
+                Period::Hour => 3600,
+                Period::Day => day,
+                Period::Week => 7 * day,
+                Period::Month => 31 * day,
+            };
+            2 * one + day
+        }
         RuleKind::Budget {
             period, forecast, ..
         } => {

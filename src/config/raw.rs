@@ -150,6 +150,7 @@ pub enum RuleKindName {
     Budget,
     Attribution,
     Runaway,
+    Reconcile,
 }
 
 #[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
@@ -226,6 +227,13 @@ pub struct RawRule {
     pub max_share: Option<f64>,
     /// attribution: and when the unowned spend is at least this much.
     pub min_usd: Option<Spanned<Dollars>>,
+    /// reconcile: the two sources whose spend is compared.
+    #[serde(default)]
+    pub sources: Vec<String>,
+    /// reconcile: page when they differ by more than this share of the larger...
+    pub max_diff_share: Option<f64>,
+    /// reconcile: ...and by at least this much.
+    pub min_diff_usd: Option<Spanned<Dollars>>,
     /// runaway: page when one caller spends this much in the window.
     pub max_usd: Option<Spanned<Dollars>>,
     pub period: Option<Period>,

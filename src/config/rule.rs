@@ -101,6 +101,14 @@ pub enum RuleKind {
     },
     /// One caller (a series with a value) spends `limit` in a short window: the 3am loop.
     Runaway { window: Dur, limit: Usd },
+    /// Two sources report different spend for the same calendar period: page when they
+    /// differ by more than `max_diff_share` of the larger and by at least `min_diff`.
+    Reconcile {
+        sources: [String; 2],
+        period: Period,
+        max_diff_share: f64,
+        min_diff: Usd,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -127,6 +135,7 @@ impl Rule {
             RuleKind::Budget { .. } => "budget",
             RuleKind::Attribution { .. } => "attribution",
             RuleKind::Runaway { .. } => "runaway",
+            RuleKind::Reconcile { .. } => "reconcile",
         }
     }
 

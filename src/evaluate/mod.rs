@@ -40,6 +40,8 @@ pub struct Decision {
     pub unowned_share: Option<f64>,
     /// Budget forecasts: the period's projected total, and when it reaches the limit.
     pub forecast: Option<forecast::Forecast>,
+    /// Reconcile rules: each source and the spend it reported.
+    pub reconcile: Option<Vec<(String, Usd)>>,
     /// The baseline's robust standard deviation, in dollars.
     pub scale: Option<f64>,
     /// Judged by the young-series rule: too little history for a baseline.
@@ -94,6 +96,15 @@ pub fn evaluate_rule(
     history: &mut dyn History,
 ) -> Result<RuleOutcome> {
     let plan = windows::plan(rule, at, delay);
+    if let RuleKind::Reconcile {
+        sources,
+        max_diff_share,
+        min_diff,
+        ..
+    } = &rule.kind
+    {
+        return reconcile(rule, &plan, history, sources, *max_diff_share, *min_diff);
+    }
     let current_agg = history.window(plan.current.start, plan.current.end)?;
     let past_aggs: Vec<Arc<WindowAgg>> = plan
         .comparable
@@ -252,6 +263,60 @@ pub fn evaluate_rule(
     })
 }
 
+/// Two sources' spend for the last complete period, per group: a series fires where they
+/// differ by more than the share of the larger and by at least the amount. A group only one
+/// source reported differs by all of it.
+fn reconcile(
+    rule: &Rule,
+    plan: &Plan,
+    history: &mut dyn History,
+    sources: &[String; 2],
+    max_diff_share: f64,
+    min_diff: Usd,
+) -> Result<RuleOutcome> {
+    let span = plan.current;
+    let totals = history.source_totals(span.start_ms(), span.end_ms(), sources, &rule.group_by)?;
+    let mut by_group: std::collections::BTreeMap<Vec<Option<String>>, [Usd; 2]> =
+        Default::default();
+    for (labels, source, usd) in totals {
+        let i = usize::from(source == sources[1]);
+        by_group.entry(labels).or_default()[i] += usd;
+    }
+    let mut decisions = Vec::new();
+    let mut total_observed = Metrics::default();
+    for (values, [a, b]) in by_group {
+        let diff = if a > b { a - b } else { b - a };
+        let larger = a.max(b);
+        total_observed.cost += a;
+        decisions.push(Decision {
+            labels: rule.group_by.iter().copied().zip(values).collect(),
+            firing: share(diff, larger) > max_diff_share && diff >= min_diff,
+            window: span,
+            observed: Metrics {
+                cost: a,
+                ..Default::default()
+            },
+            baseline: Some(b),
+            ratio: ratio(a, b),
+            score: None,
+            unowned_share: None,
+            forecast: None,
+            reconcile: Some(vec![(sources[0].clone(), a), (sources[1].clone(), b)]),
+            scale: None,
+            young: false,
+            limit: Some(min_diff),
+            period: plan.period.clone(),
+            explanation: None,
+        });
+    }
+    Ok(RuleOutcome {
+        decisions,
+        window: span,
+        unattributed_share: 0.0,
+        total_observed,
+    })
+}
+
 /// `part / whole`, and 0 when there is no whole.
 pub fn share(part: Usd, whole: Usd) -> f64 {
     if whole.nanos() <= 0 {
@@ -289,6 +354,7 @@ fn decide(
         score: None,
         unowned_share: None,
         forecast: None,
+        reconcile: None,
         scale: Some(base.scale),
         young: false,
         limit: None,
@@ -318,6 +384,8 @@ fn decide(
         }
         // Judged in evaluate_rule, where the owners of each row are known.
         RuleKind::Attribution { .. } => {}
+        // Judged by `reconcile`, which never gets here.
+        RuleKind::Reconcile { .. } => {}
     }
     d
 }

@@ -68,6 +68,24 @@ pub fn plan(rule: &Rule, at: Timestamp, delay: Dur) -> Plan {
     let end = judged_until(at, delay);
     let tz = &rule.timezone;
     match &rule.kind {
+        RuleKind::Reconcile { period, .. } => {
+            // The last complete period: both sources have had their chance to report it.
+            let last = Timestamp::from_second((end - 1) * 60).unwrap_or(Timestamp::UNIX_EPOCH);
+            let (current_start, _) = period_start(last, *period, tz);
+            let previous =
+                shift_period(&current_start, *period, -1).unwrap_or(current_start.clone());
+            let (_, label) = period_start(previous.timestamp(), *period, tz);
+            let minute = |z: &Zoned| z.timestamp().as_second().div_euclid(60);
+            Plan {
+                current: Span {
+                    start: minute(&previous),
+                    end: minute(&current_start),
+                },
+                comparable: Vec::new(),
+                period: Some(label),
+                period_end: Some(minute(&current_start)),
+            }
+        }
         RuleKind::Spike(s) => {
             let w = s.window.seconds() / 60;
             let current = Span {
@@ -183,7 +201,7 @@ pub fn period_start(t: Timestamp, period: Period, tz: &TimeZone) -> (Zoned, Stri
     }
 }
 
-fn shift_period(start: &Zoned, period: Period, k: i64) -> Option<Zoned> {
+pub(crate) fn shift_period(start: &Zoned, period: Period, k: i64) -> Option<Zoned> {
     let span = match period {
         Period::Hour => k.hours(),
         Period::Day => k.days(),

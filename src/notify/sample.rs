@@ -52,6 +52,7 @@ pub fn test_alert(channel: &str, at: Timestamp) -> Alert {
         drivers: AlertDrivers::default(),
         young: false,
         unowned_share: None,
+        sources: None,
         forecast_usd: None,
         forecast_crosses_at: None,
         started_at: None,

@@ -67,6 +67,18 @@ pub trait History {
     fn window(&mut self, start_minute: i64, end_minute: i64) -> Result<Arc<WindowAgg>>;
     /// A combination by id; every id a window returns is known.
     fn combo(&self, id: ComboId) -> &Combo;
+    /// Priced spend per group and source over `[start_ms, end_ms)`, from the raw rows (the
+    /// rollups do not keep sources apart): for reconciling two sources. A history without
+    /// sources has none.
+    fn source_totals(
+        &mut self,
+        _start_ms: i64,
+        _end_ms: i64,
+        _sources: &[String],
+        _group_by: &[Dimension],
+    ) -> Result<Vec<(Vec<Option<String>>, String, Usd)>> {
+        Ok(Vec::new())
+    }
 }
 
 /// Window results kept between cycles. Comparable past windows are asked for again every
@@ -237,6 +249,54 @@ impl HistoryView<'_> {
 }
 
 impl History for HistoryView<'_> {
+    fn source_totals(
+        &mut self,
+        start_ms: i64,
+        end_ms: i64,
+        sources: &[String],
+        group_by: &[Dimension],
+    ) -> Result<Vec<(Vec<Option<String>>, String, Usd)>> {
+        let store = self.store;
+        let cols: Vec<String> = group_by
+            .iter()
+            .map(|d| format!("nullif({}, '')", column(*d)))
+            .collect();
+        let select = if cols.is_empty() {
+            String::new()
+        } else {
+            format!("{}, ", cols.join(", "))
+        };
+        let group = if cols.is_empty() {
+            String::new()
+        } else {
+            format!(", {}", cols.join(", "))
+        };
+        let marks = vec!["?"; sources.len()].join(", ");
+        let sql = format!(
+            "SELECT {select}source, coalesce(sum(cost_nanos), 0) FROM rows
+             WHERE ts_ms >= ? AND ts_ms < ? AND source IN ({marks}) GROUP BY source{group}"
+        );
+        let mut args: Vec<rusqlite::types::Value> = vec![start_ms.into(), end_ms.into()];
+        args.extend(sources.iter().map(|s| s.clone().into()));
+        let mut stmt = store.conn().prepare(&sql).map_err(|e| store.err(e))?;
+        let n = group_by.len();
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(args), |r| {
+                let mut labels = Vec::with_capacity(n);
+                for i in 0..n {
+                    labels.push(r.get::<_, Option<String>>(i)?);
+                }
+                Ok((
+                    labels,
+                    r.get::<_, String>(n)?,
+                    Usd::from_nanos(r.get(n + 1)?),
+                ))
+            })
+            .and_then(|rows| rows.collect())
+            .map_err(|e| store.err(e))?;
+        Ok(rows)
+    }
+
     fn window(&mut self, start: i64, end: i64) -> Result<Arc<WindowAgg>> {
         if let Some(w) = self.cache.windows.get(&(start, end)) {
             return Ok(w.clone());
