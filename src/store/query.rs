@@ -8,6 +8,9 @@ use rusqlite::params;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+/// One group's priced spend from one source: (group values, source, spend).
+pub type SourceTotal = (Vec<Option<String>>, String, Usd);
+
 /// Index of a rollup combination (one distinct set of dimension values).
 pub type ComboId = i64;
 
@@ -76,7 +79,7 @@ pub trait History {
         _end_ms: i64,
         _sources: &[String],
         _group_by: &[Dimension],
-    ) -> Result<Vec<(Vec<Option<String>>, String, Usd)>> {
+    ) -> Result<Vec<SourceTotal>> {
         Ok(Vec::new())
     }
 }
@@ -255,7 +258,7 @@ impl History for HistoryView<'_> {
         end_ms: i64,
         sources: &[String],
         group_by: &[Dimension],
-    ) -> Result<Vec<(Vec<Option<String>>, String, Usd)>> {
+    ) -> Result<Vec<SourceTotal>> {
         let store = self.store;
         let cols: Vec<String> = group_by
             .iter()
