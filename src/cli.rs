@@ -90,6 +90,13 @@ enum Command {
     },
     /// Show firing alerts, the outbox, failed deliveries, the last evaluation and sources.
     Status,
+    /// Attribution coverage per source: rows, lag, spend, and the share of rows and spend
+    /// that carry each attribution field, split by streamed, retried and cached rows.
+    Sources {
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// Hold pages back: add, list and expire silences.
     Silence {
         #[command(subcommand)]
@@ -455,6 +462,17 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             let store = Store::open_read_only(&config.store)?;
             crate::status::print(&config, &store, &mut out)?;
+        }
+        Command::Sources { json } => {
+            let config = load_config(&cli)?;
+            if !config.store.exists() {
+                bail!(
+                    "no store at {} yet: nothing has been ingested",
+                    config.store.display()
+                );
+            }
+            let store = Store::open_read_only(&config.store)?;
+            crate::status::print_sources(&config, &store, *json, &mut out)?;
         }
         Command::Notify {
             action: NotifyAction::Test { channel },

@@ -1,5 +1,6 @@
 //! `spendpager status`: what is firing, what waits in the outbox, what failed for good, when
-//! the last evaluation ran, and where each source is.
+//! the last evaluation ran, and where each source is; and `spendpager sources`: how much of
+//! each source's rows and spend carry each attribution field.
 
 use crate::config::Config;
 use crate::store::{Result, Store};
@@ -90,6 +91,73 @@ pub fn print(config: &Config, store: &Store, out: &mut dyn Write) -> anyhow::Res
             s.name(),
             cursors?.len()
         )?;
+    }
+    Ok(())
+}
+
+fn percent(share: Option<f64>) -> String {
+    share
+        .map(|s| format!("{:.0}%", s * 100.0))
+        .unwrap_or_else(|| "-".into())
+}
+
+/// `spendpager sources`: per source its rows, lag and spend, and per attribution field the
+/// share of rows / share of spend that carry a value, for all rows and per kind of row.
+pub fn print_sources(
+    config: &Config,
+    store: &Store,
+    json: bool,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let names: Vec<&str> = config.sources.iter().map(|s| s.name()).collect();
+    let list = store.coverage(&names, jiff::Timestamp::now().as_millisecond())?;
+    if json {
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string(&serde_json::json!({ "sources": list }))?
+        )?;
+        return Ok(());
+    }
+    if list.is_empty() {
+        writeln!(out, "no sources configured and no rows stored")?;
+    }
+    for s in &list {
+        let newest = match (&s.newest, s.lag_s) {
+            (Some(t), Some(lag)) => format!("newest row {t} ({lag}s ago)"),
+            _ => "no rows yet".into(),
+        };
+        writeln!(
+            out,
+            "source {}: {} rows, {newest}, ${} priced, {} unpriced rows",
+            s.name,
+            s.rows,
+            s.priced_usd.human(),
+            s.unpriced_rows
+        )?;
+        if s.rows == 0 {
+            continue;
+        }
+        let mut head = format!("  {:<10}{:>8}", "", "rows");
+        for f in crate::store::FIELDS {
+            head.push_str(&format!("  {f:<13}"));
+        }
+        writeln!(out, "{}  (share of rows / share of spend)", head.trim_end())?;
+        let all = std::iter::once(("all", s.rows, &s.fields));
+        let kinds = s.kinds.iter().map(|(k, c)| (*k, c.rows, &c.fields));
+        for (kind, rows, fields) in all.chain(kinds) {
+            let mut line = format!("  {kind:<10}{rows:>8}");
+            for f in crate::store::FIELDS {
+                let share = fields.get(f).copied().unwrap_or_default();
+                let cell = format!(
+                    "{} / {}",
+                    percent(share.rows_share),
+                    percent(share.spend_share)
+                );
+                line.push_str(&format!("  {cell:<13}"));
+            }
+            writeln!(out, "{}", line.trim_end())?;
+        }
     }
     Ok(())
 }

@@ -7,6 +7,7 @@
 //! applies to it (case 10). A write still blocked past the timeout is retried.
 
 mod book;
+mod coverage;
 mod ingest;
 mod query;
 mod retention;
@@ -17,6 +18,7 @@ pub use book::{
     FailedDelivery, NewMessage, OutboxMessage, StoredAlert, StoredSilence, commit_cycle,
     load_alerts, load_silences,
 };
+pub use coverage::{FIELDS, FieldShare, KindCoverage, SourceCoverage};
 pub use ingest::{IngestBatch, IngestReport, Position, SetAside};
 pub use query::{
     Combo, ComboId, History, HistoryView, Metrics, StoreHistory, WindowAgg, bucketed_spend,
