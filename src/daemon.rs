@@ -22,6 +22,7 @@ use jiff::Timestamp;
 use sd_notify::NotifyState;
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::signal::unix::{SignalKind, signal};
@@ -111,7 +112,11 @@ pub async fn run(config_path: PathBuf, config: Config) -> anyhow::Result<()> {
     let mut sigint = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
     let mut sighup = signal(SignalKind::hangup()).context("installing SIGHUP handler")?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let health = start_observing(&running.config, &store, &stop_rx).await?;
+    // Shared with `POST /ingest`: the prices it stores with, and the oldest row it stored
+    // since the last cycle, whose cached windows the cycle must drop.
+    let prices = Arc::new(Mutex::new(running.prices.clone()));
+    let stale_since = Arc::new(AtomicI64::new(i64::MAX));
+    let health = start_observing(&running.config, &store, &prices, &stale_since, &stop_rx).await?;
     let heartbeat_client = notify::http::client();
     let mut compact_tick = tokio::time::interval(crate::retention::EVERY);
     systemd(&[
@@ -195,6 +200,7 @@ pub async fn run(config_path: PathBuf, config: Config) -> anyhow::Result<()> {
                                 tracing::warn!(store = %running.config.store.display(), "a new store path takes effect on restart; keeping the open store");
                             }
                             running = r;
+                            *prices.lock().expect("prices lock") = running.prices.clone();
                             *delivery.1.lock().expect("deliverer lock") = (running.deliverer.clone(), running.config.delivery.cycle_deadline);
                             next_fire = running.config.schedule.next_after(Timestamp::now());
                             health.set_period(observe::schedule_period(&running.config.schedule));
@@ -234,10 +240,14 @@ pub async fn run(config_path: PathBuf, config: Config) -> anyhow::Result<()> {
                     tracing::warn!(skipped_from = %due, evaluating = %at, "missed fire times during a pause; evaluating the latest only");
                 }
                 poll(&mut running, &store, &mut history, &health).await;
-                let (config, store2, health2) = (running.config.clone(), store.clone(), health.clone());
+                let (config, store2, health2, stale2) = (running.config.clone(), store.clone(), health.clone(), stale_since.clone());
                 let mut hist = std::mem::take(&mut history);
                 let result = tokio::task::spawn_blocking(move || {
                     let mut s = store2.lock().expect("store lock");
+                    let stale = stale2.swap(i64::MAX, Ordering::SeqCst);
+                    if stale != i64::MAX {
+                        hist.invalidate_since(stale.div_euclid(60_000));
+                    }
                     let started = Instant::now();
                     let r = cycle::run_cycle(&config, &mut s, &mut hist, at, false);
                     match &r {
@@ -341,6 +351,8 @@ async fn poll(
 async fn start_observing(
     config: &Config,
     store: &Arc<Mutex<Store>>,
+    prices: &Arc<Mutex<PriceTable>>,
+    stale_since: &Arc<AtomicI64>,
     stop: &tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<Arc<Health>> {
     let health = Arc::new(Health::new(observe::schedule_period(&config.schedule)));
@@ -360,7 +372,17 @@ async fn start_observing(
     if let Some(http) = &config.ops.http {
         let handle = observe::install()?;
         let mut stop = stop.clone();
-        observe::server::bind(http.listen, health.clone(), handle, async move {
+        let ingest = http
+            .ingest
+            .as_ref()
+            .map(|c| observe::server::IngestEndpoint {
+                config: c.clone(),
+                store: store.clone(),
+                prices: prices.clone(),
+                stale_since: stale_since.clone(),
+                health: health.clone(),
+            });
+        observe::server::bind(http.listen, health.clone(), handle, ingest, async move {
             let _ = stop.changed().await;
         })
         .await?;

@@ -4,11 +4,14 @@
 //!
 //! ```yaml
 //! http: { listen: 127.0.0.1:9464 }          # absent: no endpoint
+//! http:                                     # with POST /ingest for applications' rows
+//!   listen: 127.0.0.1:9464
+//!   ingest: { token_env: SPENDPAGER_INGEST_TOKEN, max_body: 1MiB, source: http }
 //! heartbeat: { url_env: HEARTBEAT_URL, method: post }
 //! retention: { raw: 30d, minute: 14d, hour: 400d }
 //! ```
 
-use super::units::Dur;
+use super::units::{ByteSize, Dur};
 use super::{Problems, Rule, RuleKind};
 use crate::config::{Period, Seasonality};
 use crate::secret::Secret;
@@ -21,6 +24,18 @@ use std::path::{Path, PathBuf};
 pub struct RawHttp {
     /// `host:port`; loopback unless the operator writes another address.
     pub listen: String,
+    pub ingest: Option<RawIngest>,
+}
+
+/// `http.ingest`: the bearer token applications send, the largest body, the source name.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawIngest {
+    pub token_env: Option<String>,
+    pub token_file: Option<PathBuf>,
+    pub token_credential: Option<String>,
+    pub max_body: Option<ByteSize>,
+    pub source: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
@@ -49,11 +64,23 @@ pub struct RawRetention {
     pub hour: Option<Dur>,
 }
 
-/// Where `/metrics` and `/healthz` are served.
+/// Where `/metrics` and `/healthz` (and, when configured, `POST /ingest`) are served.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HttpConfig {
     pub listen: SocketAddr,
+    pub ingest: Option<IngestConfig>,
 }
+
+/// `POST /ingest`: rows sent by applications, stored under `source`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IngestConfig {
+    pub token: Secret,
+    pub max_body: u64,
+    pub source: String,
+}
+
+/// The largest `POST /ingest` body unless `max_body` says otherwise.
+pub const DEFAULT_MAX_BODY: u64 = 1 << 20;
 
 /// A request made after every healthy cycle, so that a silent pager is noticed elsewhere.
 #[derive(Clone, Debug)]
@@ -145,6 +172,54 @@ pub struct OpsConfig {
     pub retention: RetentionConfig,
 }
 
+fn validate_ingest(
+    i: &RawIngest,
+    resolve: &dyn Fn(&Path) -> PathBuf,
+    p: &mut Problems<'_>,
+) -> Option<IngestConfig> {
+    let optional = super::SECRETS_OPTIONAL.load(std::sync::atomic::Ordering::Relaxed);
+    let token = match (&i.token_env, &i.token_file, &i.token_credential) {
+        (Some(env), None, None) => Secret::from_env(env),
+        (None, Some(file), None) => Secret::from_file(&resolve(file)),
+        (None, None, Some(cred)) => Secret::from_credential(cred),
+        (None, None, None) => {
+            Err("a token is required: token_env, token_file or token_credential".into())
+        }
+        _ => Err("give only one of token_env, token_file and token_credential".into()),
+    };
+    // One key given but its secret unreadable is fine for commands that never serve.
+    let one_key = [
+        i.token_env.is_some(),
+        i.token_file.is_some(),
+        i.token_credential.is_some(),
+    ]
+    .iter()
+    .filter(|g| **g)
+    .count()
+        == 1;
+    let token = match token {
+        Ok(t) => t,
+        Err(_) if optional && one_key => Secret::new(super::channel::UNREAD_SECRET),
+        Err(m) => {
+            p.file_level("http.ingest", m);
+            return None;
+        }
+    };
+    let max_body = i.max_body.map_or(DEFAULT_MAX_BODY, |b| b.0);
+    if max_body == 0 {
+        p.file_level("http.ingest.max_body", "must be at least 1 byte");
+    }
+    let source = i.source.clone().unwrap_or_else(|| "http".into());
+    if source.trim().is_empty() {
+        p.file_level("http.ingest.source", "must not be empty");
+    }
+    Some(IngestConfig {
+        token,
+        max_body,
+        source,
+    })
+}
+
 pub(super) fn validate(
     http: Option<&RawHttp>,
     heartbeat: Option<&RawHeartbeat>,
@@ -155,7 +230,15 @@ pub(super) fn validate(
     let mut ops = OpsConfig::default();
     if let Some(h) = http {
         match h.listen.parse::<SocketAddr>() {
-            Ok(addr) => ops.http = Some(HttpConfig { listen: addr }),
+            Ok(addr) => {
+                ops.http = Some(HttpConfig {
+                    listen: addr,
+                    ingest: h
+                        .ingest
+                        .as_ref()
+                        .and_then(|i| validate_ingest(i, resolve, p)),
+                })
+            }
             Err(_) => p.file_level(
                 "http.listen",
                 format!(

@@ -164,3 +164,68 @@ mod tests {
         assert_eq!(Dur(86_400 * 14).to_string(), "2w");
     }
 }
+
+/// A size in bytes, written as a bare count (`1048576`) or with a unit: `B`, `KiB`, `MiB`,
+/// `GiB` (powers of 1024) or `KB`, `MB`, `GB` (powers of 1000).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ByteSize(pub u64);
+
+impl ByteSize {
+    pub fn parse(text: &str) -> Result<ByteSize, String> {
+        let t = text.trim();
+        let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+        if digits == 0 {
+            return Err(format!("`{text}` is not a size (like 1MiB or 262144)"));
+        }
+        let n: u64 = t[..digits]
+            .parse()
+            .map_err(|_| format!("`{text}`: number too large"))?;
+        let scale: u64 = match t[digits..].trim() {
+            "" | "B" | "b" => 1,
+            "KiB" | "k" | "K" => 1 << 10,
+            "MiB" | "M" => 1 << 20,
+            "GiB" | "G" => 1 << 30,
+            "KB" | "kB" => 1_000,
+            "MB" => 1_000_000,
+            "GB" => 1_000_000_000,
+            other => {
+                return Err(format!(
+                    "`{text}`: unknown unit `{other}` (use B, KiB, MiB, GiB, KB, MB or GB)"
+                ));
+            }
+        };
+        n.checked_mul(scale)
+            .map(ByteSize)
+            .ok_or_else(|| format!("`{text}` is too large"))
+    }
+}
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<ByteSize, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Count(u64),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Count(n) => Ok(ByteSize(n)),
+            Raw::Text(s) => ByteSize::parse(&s).map_err(de::Error::custom),
+        }
+    }
+}
+
+#[cfg(test)]
+mod byte_size_tests {
+    use super::ByteSize;
+
+    #[test]
+    fn sizes_read_with_and_without_units() {
+        assert_eq!(ByteSize::parse("1MiB"), Ok(ByteSize(1 << 20)));
+        assert_eq!(ByteSize::parse("256KiB"), Ok(ByteSize(256 * 1024)));
+        assert_eq!(ByteSize::parse("4096"), Ok(ByteSize(4096)));
+        assert_eq!(ByteSize::parse("2 MB"), Ok(ByteSize(2_000_000)));
+        assert!(ByteSize::parse("1 parsec").is_err());
+        assert!(ByteSize::parse("MiB").is_err());
+    }
+}
