@@ -46,22 +46,28 @@ pub fn ingest_once(
     source: &str,
     path: &str,
 ) -> anyhow::Result<IngestReport> {
-    let (label, reader): (String, Box<dyn Read>) = if path == "-" {
-        ("stdin".into(), Box::new(std::io::stdin().lock()))
-    } else {
-        let p = Path::new(path);
-        let file = std::fs::File::open(p).with_context(|| format!("cannot open {path}"))?;
-        let label = std::fs::canonicalize(p)
-            .unwrap_or_else(|_| p.to_path_buf())
-            .display()
-            .to_string();
-        if path.ends_with(".gz") {
-            (label, Box::new(flate2::read::MultiGzDecoder::new(file)))
-        } else {
-            (label, Box::new(file))
-        }
-    };
+    let (label, reader) = open_input(path)?;
     ingest_reader(store, prices, source, &label, reader)
+}
+
+/// Opens a file for a one-shot load (`-` is standard input, `.gz` is gunzipped), with the name
+/// its rows' positions carry: the canonical path, so that a row without a request id keeps one
+/// identity however the file is named.
+pub fn open_input(path: &str) -> anyhow::Result<(String, Box<dyn Read>)> {
+    if path == "-" {
+        return Ok(("stdin".into(), Box::new(std::io::stdin().lock())));
+    }
+    let p = Path::new(path);
+    let file = std::fs::File::open(p).with_context(|| format!("cannot open {path}"))?;
+    let label = std::fs::canonicalize(p)
+        .unwrap_or_else(|_| p.to_path_buf())
+        .display()
+        .to_string();
+    Ok(if path.ends_with(".gz") {
+        (label, Box::new(flate2::read::MultiGzDecoder::new(file)))
+    } else {
+        (label, Box::new(file))
+    })
 }
 
 /// Stores JSON lines from any reader, in batches.

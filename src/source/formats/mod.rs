@@ -24,7 +24,6 @@ use anyhow::Context;
 use jiff::Timestamp;
 use serde_json::{Map, Value};
 use std::io::Read;
-use std::path::Path;
 
 /// The formats `ingest --format` reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -70,21 +69,7 @@ pub fn ingest_once(
     if format == Format::Native {
         return jsonl::ingest_once(store, prices, source, path);
     }
-    let (label, mut reader): (String, Box<dyn Read>) = if path == "-" {
-        ("stdin".into(), Box::new(std::io::stdin().lock()))
-    } else {
-        let p = Path::new(path);
-        let file = std::fs::File::open(p).with_context(|| format!("cannot open {path}"))?;
-        let label = std::fs::canonicalize(p)
-            .unwrap_or_else(|_| p.to_path_buf())
-            .display()
-            .to_string();
-        if path.ends_with(".gz") {
-            (label, Box::new(flate2::read::MultiGzDecoder::new(file)))
-        } else {
-            (label, Box::new(file))
-        }
-    };
+    let (label, mut reader) = jsonl::open_input(path)?;
     let mut bytes = Vec::new();
     reader
         .read_to_end(&mut bytes)
