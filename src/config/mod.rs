@@ -436,6 +436,49 @@ impl Config {
     }
 }
 
+/// Refuses the kind-specific keys a rule's kind does not use: one table, read once, instead
+/// of a list per kind.
+fn refuse_unused_keys(raw: &RawRule, p: &mut Problems<'_>, field: &dyn Fn(&str) -> String) {
+    use raw::RuleKindName as K;
+    let keys: [(&str, bool, &[K]); 14] = [
+        (
+            "window",
+            raw.window.is_some(),
+            &[K::Spike, K::Threshold, K::Attribution, K::Runaway],
+        ),
+        ("baseline", raw.baseline.is_some(), &[K::Spike]),
+        ("threshold", raw.threshold.is_some(), &[K::Spike]),
+        ("young", raw.young.is_some(), &[K::Spike]),
+        (
+            "limit_usd",
+            raw.limit_usd.is_some(),
+            &[K::Threshold, K::Budget],
+        ),
+        ("period", raw.period.is_some(), &[K::Budget, K::Reconcile]),
+        ("forecast", raw.forecast.is_some(), &[K::Budget]),
+        ("dimension", raw.dimension.is_some(), &[K::Attribution]),
+        ("max_share", raw.max_share.is_some(), &[K::Attribution]),
+        ("min_usd", raw.min_usd.is_some(), &[K::Attribution]),
+        ("max_usd", raw.max_usd.is_some(), &[K::Runaway]),
+        ("sources", !raw.sources.is_empty(), &[K::Reconcile]),
+        (
+            "max_diff_share",
+            raw.max_diff_share.is_some(),
+            &[K::Reconcile],
+        ),
+        ("min_diff_usd", raw.min_diff_usd.is_some(), &[K::Reconcile]),
+    ];
+    for (key, set, kinds) in keys {
+        if set && !kinds.contains(&raw.kind) {
+            p.at(
+                &raw.name,
+                field(key),
+                format!("is not used by kind {}", rule_kind_word(raw.kind)),
+            );
+        }
+    }
+}
+
 fn rule_kind_word(k: raw::RuleKindName) -> &'static str {
     match k {
         raw::RuleKindName::Spike => "spike",
@@ -642,15 +685,9 @@ fn validate_rule(
         );
     }
 
-    let not_for = |p: &mut Problems<'_>, set: bool, key: &str, kind: &str| {
-        if set {
-            p.at(&raw.name, field(key), format!("is not used by kind {kind}"));
-        }
-    };
+    refuse_unused_keys(raw, p, &field);
     let kind = match raw.kind {
         raw::RuleKindName::Spike => {
-            not_for(p, raw.limit_usd.is_some(), "limit_usd", "spike");
-            not_for(p, raw.period.is_some(), "period", "spike");
             let window = required_window(raw, p, &field);
             let baseline = raw.baseline.as_ref();
             let threshold = raw.threshold.as_ref();
@@ -729,14 +766,6 @@ fn validate_rule(
             RuleKind::Spike(spike)
         }
         raw::RuleKindName::Threshold => {
-            for (set, key) in [
-                (raw.baseline.is_some(), "baseline"),
-                (raw.threshold.is_some(), "threshold"),
-                (raw.young.is_some(), "young"),
-                (raw.period.is_some(), "period"),
-            ] {
-                not_for(p, set, key, "threshold");
-            }
             let window = required_window(raw, p, &field);
             let limit = required_limit(raw, p, &field);
             RuleKind::Threshold {
@@ -745,16 +774,6 @@ fn validate_rule(
             }
         }
         raw::RuleKindName::Attribution => {
-            for (set, key) in [
-                (raw.baseline.is_some(), "baseline"),
-                (raw.threshold.is_some(), "threshold"),
-                (raw.young.is_some(), "young"),
-                (raw.period.is_some(), "period"),
-                (raw.limit_usd.is_some(), "limit_usd"),
-                (raw.max_usd.is_some(), "max_usd"),
-            ] {
-                not_for(p, set, key, "attribution");
-            }
             let window = required_window(raw, p, &field);
             let dimension = match &raw.dimension {
                 Some(d) => match Dimension::parse(&d.value) {
@@ -801,19 +820,6 @@ fn validate_rule(
             }
         }
         raw::RuleKindName::Reconcile => {
-            for (set, key) in [
-                (raw.baseline.is_some(), "baseline"),
-                (raw.threshold.is_some(), "threshold"),
-                (raw.young.is_some(), "young"),
-                (raw.window.is_some(), "window"),
-                (raw.limit_usd.is_some(), "limit_usd"),
-                (raw.max_usd.is_some(), "max_usd"),
-                (raw.dimension.is_some(), "dimension"),
-                (raw.max_share.is_some(), "max_share"),
-                (raw.min_usd.is_some(), "min_usd"),
-            ] {
-                not_for(p, set, key, "reconcile");
-            }
             let sources = match raw.sources.as_slice() {
                 [a, b] if a != b => [a.clone(), b.clone()],
                 _ => {
@@ -850,18 +856,6 @@ fn validate_rule(
             }
         }
         raw::RuleKindName::Runaway => {
-            for (set, key) in [
-                (raw.baseline.is_some(), "baseline"),
-                (raw.threshold.is_some(), "threshold"),
-                (raw.young.is_some(), "young"),
-                (raw.period.is_some(), "period"),
-                (raw.limit_usd.is_some(), "limit_usd"),
-                (raw.dimension.is_some(), "dimension"),
-                (raw.max_share.is_some(), "max_share"),
-                (raw.min_usd.is_some(), "min_usd"),
-            ] {
-                not_for(p, set, key, "runaway");
-            }
             if group_by.is_empty() {
                 p.at(
                     &raw.name,
@@ -883,14 +877,6 @@ fn validate_rule(
             }
         }
         raw::RuleKindName::Budget => {
-            for (set, key) in [
-                (raw.baseline.is_some(), "baseline"),
-                (raw.threshold.is_some(), "threshold"),
-                (raw.young.is_some(), "young"),
-                (raw.window.is_some(), "window"),
-            ] {
-                not_for(p, set, key, "budget");
-            }
             let limit = required_limit(raw, p, &field);
             let period = raw.period.unwrap_or_else(|| {
                 p.at(
@@ -907,28 +893,6 @@ fn validate_rule(
             }
         }
     };
-    if !matches!(
-        raw.kind,
-        raw::RuleKindName::Attribution | raw::RuleKindName::Runaway | raw::RuleKindName::Reconcile
-    ) {
-        for (set, key) in [
-            (raw.dimension.is_some(), "dimension"),
-            (raw.max_share.is_some(), "max_share"),
-            (raw.min_usd.is_some(), "min_usd"),
-            (raw.max_usd.is_some(), "max_usd"),
-        ] {
-            not_for(p, set, key, rule_kind_word(raw.kind));
-        }
-    }
-    if !matches!(raw.kind, raw::RuleKindName::Reconcile) {
-        for (set, key) in [
-            (!raw.sources.is_empty(), "sources"),
-            (raw.max_diff_share.is_some(), "max_diff_share"),
-            (raw.min_diff_usd.is_some(), "min_diff_usd"),
-        ] {
-            not_for(p, set, key, rule_kind_word(raw.kind));
-        }
-    }
     let rule_zone = raw
         .timezone
         .as_ref()
