@@ -10,23 +10,6 @@ use common::*;
 use spendpager::alert::Status;
 use spendpager::backtest;
 
-/// A small deterministic noise source, so every run scores the same world.
-struct Noise(u64);
-
-impl Noise {
-    fn next(&mut self) -> f64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        ((self.0 >> 33) as f64) / ((1u64 << 31) as f64)
-    }
-    /// A factor around 1, ±`spread`.
-    fn around(&mut self, spread: f64) -> f64 {
-        1.0 + spread * (2.0 * self.next() - 1.0)
-    }
-}
-
 struct Incident {
     name: &'static str,
     rule: &'static str,
@@ -201,36 +184,8 @@ fn world() -> (String, Vec<Incident>) {
     (out, incidents)
 }
 
-const RULES: &str = "
-rules:
-  - name: feature-spike
-    kind: spike
-    group_by: [tenant, feature]
-    window: 1h
-    baseline: { lookback: 7d, seasonality: daily }
-    threshold: { sensitivity: 5, min_ratio: 2.0, min_delta_usd: 2 }
-    young: { min_history: 2d, min_usd: 5 }
-    keep_firing_for: 2h
-    repeat: 12h
-    channels: [out]
-  - name: runaway-workflow
-    kind: runaway
-    group_by: [workflow]
-    window: 15m
-    max_usd: 5
-    keep_firing_for: 1h
-    repeat: 12h
-    channels: [out]
-  - name: unowned-spend
-    kind: attribution
-    dimension: tenant
-    window: 1h
-    max_share: 0.1
-    min_usd: 2
-    keep_firing_for: 1h
-    repeat: 12h
-    channels: [out]
-";
+/// The rules both labelled worlds are scored with.
+const RULES: &str = include_str!("fixtures/world-rules.yaml");
 
 #[test]
 fn every_incident_is_caught_and_named_and_the_quiet_patterns_are_left_alone() {

@@ -21,6 +21,9 @@ pub struct Baseline {
 /// How many of the nearest windows make the recent level.
 const RECENT: usize = 3;
 
+/// How many windows of the same kind of day make a weekly level worth believing.
+const MIN_KIN: usize = 2;
+
 /// The smallest scale: 5 % of the baseline, and never under one cent.
 fn scale_floor(location: f64) -> f64 {
     (0.05 * location.abs()).max(0.01)
@@ -45,8 +48,28 @@ impl Baseline {
     /// a series that moved to a new level two days running is judged against that level, so
     /// growth is not an incident that pages every day.
     pub fn from_history(history: &[f64]) -> Baseline {
+        Baseline::from_history_by_kind(history, &[])
+    }
+
+    /// As [`Baseline::from_history`], where `same_kind[i]` says whether window `i` fell on the
+    /// same kind of day (weekday or weekend) as the one judged. With at least two such
+    /// windows the location is never below their median either: a consumer app busier at
+    /// weekends is judged on a Saturday against its weekends, and a business app quiet at
+    /// weekends against its usual day, so neither weekly cycle pages.
+    pub fn from_history_by_kind(history: &[f64], same_kind: &[bool]) -> Baseline {
         let recent = median(&history[..history.len().min(RECENT)]);
-        let location = median(history).max(recent);
+        let kin: Vec<f64> = history
+            .iter()
+            .zip(same_kind)
+            .filter(|(_, same)| **same)
+            .map(|(v, _)| *v)
+            .collect();
+        let kin = if kin.len() >= MIN_KIN {
+            median(&kin)
+        } else {
+            0.0
+        };
+        let location = median(history).max(recent).max(kin);
         let deviations: Vec<f64> = history.iter().map(|v| (v - location).abs()).collect();
         let mad = median(&deviations);
         Baseline {
@@ -83,6 +106,26 @@ mod tests {
         // one recent blip does not move it
         let b = Baseline::from_history(&[90.0, 10.0, 11.0, 10.0, 9.0]);
         assert_eq!(b.location, 11.0);
+    }
+
+    #[test]
+    fn a_busier_kind_of_day_is_judged_against_its_own_kind() {
+        // nearest first over a week: a Saturday judged against Fri..Mon (10) and Sun, Sat (25)
+        let week = [10.0, 11.0, 10.0, 9.0, 10.0, 25.0, 24.0];
+        let kind = [false, false, false, false, false, true, true];
+        assert_eq!(Baseline::from_history(&week).location, 10.0);
+        assert_eq!(Baseline::from_history_by_kind(&week, &kind).location, 24.5);
+        // A quieter kind of day never lowers the baseline below the usual day.
+        let monday = [4.0, 3.0, 10.0, 11.0, 10.0, 9.0, 10.0];
+        let weekday = [false, false, true, true, true, true, true];
+        assert_eq!(
+            Baseline::from_history_by_kind(&monday, &weekday).location,
+            10.0
+        );
+        // One window of the kind is not enough to believe in.
+        let once = [10.0, 11.0, 10.0, 9.0, 10.0, 10.0, 25.0];
+        let one = [false, false, false, false, false, false, true];
+        assert_eq!(Baseline::from_history_by_kind(&once, &one).location, 10.0);
     }
 
     #[test]

@@ -158,13 +158,14 @@ pub fn evaluate_rule(
             .unwrap_or(plan.current.start);
         // Only windows after the series first appeared: before that it did not exist, and
         // counting those windows as zero would drag its baseline down.
-        let past_for: Vec<Option<&SeriesWindow>> = plan
+        let (past_for, same_kind): (Vec<Option<&SeriesWindow>>, Vec<bool>) = plan
             .comparable
             .iter()
             .zip(&past)
-            .filter(|(span, _)| span.end > first_minute)
-            .map(|(_, p)| p.get(key))
-            .collect();
+            .zip(&plan.same_kind)
+            .filter(|((span, _), _)| span.end > first_minute)
+            .map(|((_, p), same)| (p.get(key), *same))
+            .unzip();
         // An attribution rule judges, and explains, only the spend with no owner.
         let unowned_dim = match &rule.kind {
             RuleKind::Attribution { dimension, .. } => Some(*dimension),
@@ -177,7 +178,7 @@ pub fn evaluate_rule(
                 .copied()
                 .collect()
         };
-        let mut d = decide(rule, &plan, now, &past_for, first_minute);
+        let mut d = decide(rule, &plan, now, &past_for, &same_kind, first_minute);
         d.labels = rule
             .group_by
             .iter()
@@ -335,6 +336,7 @@ fn decide(
     plan: &Plan,
     now: &SeriesWindow,
     past: &[Option<&SeriesWindow>],
+    same_kind: &[bool],
     first_minute: i64,
 ) -> Decision {
     let observed = now.total;
@@ -342,7 +344,7 @@ fn decide(
         .iter()
         .map(|p| p.map_or(0.0, |s| s.total.cost.as_f64()))
         .collect();
-    let base = Baseline::from_history(&history);
+    let base = Baseline::from_history_by_kind(&history, same_kind);
     let baseline_usd = Usd::from_f64(base.location).unwrap_or(Usd::ZERO);
     let mut d = Decision {
         labels: Vec::new(),

@@ -37,6 +37,10 @@ pub struct Plan {
     pub current: Span,
     /// Past windows, nearest first, that the baseline is made of.
     pub comparable: Vec<Span>,
+    /// For each comparable window, whether it falls on the same kind of day (weekday or
+    /// weekend, in the rule's zone) as the current one. All true unless the seasonality is
+    /// daily: there a Saturday is also judged against the Saturdays and Sundays before it.
+    pub same_kind: Vec<bool>,
     /// The local calendar period, for budgets: `2026-08-20`, `2026-W34`, `2026-08`.
     pub period: Option<String>,
     /// Where that period ends, in minutes since the epoch.
@@ -64,6 +68,15 @@ fn calendar_shift(span: Span, days: i64, tz: &TimeZone) -> Option<Span> {
     })
 }
 
+/// Whether a window starts on a Saturday or a Sunday in `tz`.
+fn weekend(span: Span, tz: &TimeZone) -> bool {
+    let day = span.start_ts().to_zoned(tz.clone()).weekday();
+    matches!(
+        day,
+        jiff::civil::Weekday::Saturday | jiff::civil::Weekday::Sunday
+    )
+}
+
 pub fn plan(rule: &Rule, at: Timestamp, delay: Dur) -> Plan {
     let end = judged_until(at, delay);
     let tz = &rule.timezone;
@@ -82,6 +95,7 @@ pub fn plan(rule: &Rule, at: Timestamp, delay: Dur) -> Plan {
                     end: minute(&current_start),
                 },
                 comparable: Vec::new(),
+                same_kind: Vec::new(),
                 period: Some(label),
                 period_end: Some(minute(&current_start)),
             }
@@ -107,10 +121,18 @@ pub fn plan(rule: &Rule, at: Timestamp, delay: Dur) -> Plan {
                         end: current.end - k * w,
                     }),
                 })
-                .collect();
+                .collect::<Vec<Span>>();
+            let same_kind = match s.seasonality {
+                Seasonality::Daily => {
+                    let kind = weekend(current, tz);
+                    comparable.iter().map(|c| weekend(*c, tz) == kind).collect()
+                }
+                _ => vec![true; comparable.len()],
+            };
             Plan {
                 current,
                 comparable,
+                same_kind,
                 period: None,
                 period_end: None,
             }
@@ -122,11 +144,12 @@ pub fn plan(rule: &Rule, at: Timestamp, delay: Dur) -> Plan {
                 start: end - window.seconds() / 60,
                 end,
             };
-            let comparable = (1..=7)
+            let comparable: Vec<Span> = (1..=7)
                 .filter_map(|k| calendar_shift(current, k, tz))
                 .collect();
             Plan {
                 current,
+                same_kind: vec![true; comparable.len()],
                 comparable,
                 period: None,
                 period_end: None,
@@ -152,11 +175,12 @@ pub fn plan(rule: &Rule, at: Timestamp, delay: Dur) -> Plan {
                         end: s + elapsed,
                     })
                 })
-                .collect();
+                .collect::<Vec<Span>>();
             let period_end =
                 shift_period(&start, *period, 1).map(|z| z.timestamp().as_second().div_euclid(60));
             Plan {
                 current,
+                same_kind: vec![true; comparable.len()],
                 comparable,
                 period: Some(label),
                 period_end,

@@ -206,3 +206,20 @@ pub fn ts(s: &str) -> jiff::Timestamp {
 pub fn path_str(p: &Path) -> &str {
     p.to_str().unwrap()
 }
+
+/// A small deterministic noise source, so every run scores the same world.
+pub struct Noise(pub u64);
+
+impl Noise {
+    pub fn next(&mut self) -> f64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        ((self.0 >> 33) as f64) / ((1u64 << 31) as f64)
+    }
+    /// A factor around 1, ±`spread`.
+    pub fn around(&mut self, spread: f64) -> f64 {
+        1.0 + spread * (2.0 * self.next() - 1.0)
+    }
+}
