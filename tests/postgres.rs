@@ -1,0 +1,565 @@
+//! The `postgres` source against a real PostgreSQL (Debian's 15 here): LiteLLM's own table
+//! layout, a role that may only SELECT, incremental reads by (startTime, request_id), rows
+//! written late, restarts, bad passwords, and the daemon paging from the table.
+//!
+//! Each test runs its own cluster on 127.0.0.1 (tests/common/postgres.rs); without
+//! PostgreSQL installed they fail and say what to install.
+
+mod common;
+
+use common::postgres::{DB, PgCluster, db_message, fresh_password};
+use common::*;
+use spendpager::config::{Config, SourceConfig};
+use spendpager::price::PriceTable;
+use spendpager::source;
+use spendpager::store::Store;
+
+const TABLE: &str = "\"LiteLLM_SpendLogs\"";
+const READER: &str = "spendpager_ro";
+
+/// A cluster with LiteLLM's table and a role that can only read it.
+fn litellm_cluster(reader_password: &str) -> PgCluster {
+    let pg = PgCluster::start();
+    pg.exec(include_str!("fixtures/postgres/litellm_spend_logs.sql"));
+    pg.reader(READER, reader_password, TABLE);
+    pg
+}
+
+/// Writes the password file and a config with one `postgres` source named `litellm`.
+fn pg_config(s: &Scratch, pg: &PgCluster, password: &str, user: &str, extra: &str) -> Config {
+    s.write("pg-password", password);
+    s.config(&format!(
+        "store: ./store.db
+sources:
+  - name: litellm
+    kind: postgres
+    connection:
+      host: 127.0.0.1
+      port: {port}
+      dbname: {DB}
+      user: {user}
+      password_file: ./pg-password
+      tls: disable
+{extra}
+channels: {{ out: {{ kind: console }} }}
+",
+        port = pg.port
+    ))
+}
+
+/// One spend log as LiteLLM writes it; `extra` sets more columns as `(col, value)` SQL.
+fn insert(
+    pg: &PgCluster,
+    id: &str,
+    start: &str,
+    spend: f64,
+    tokens: (i64, i64),
+    extra: &[(&str, &str)],
+) {
+    let mut cols = vec![
+        "request_id",
+        "call_type",
+        "api_key",
+        "spend",
+        "total_tokens",
+        "prompt_tokens",
+        "completion_tokens",
+        "\"startTime\"",
+        "\"endTime\"",
+        "model",
+        "custom_llm_provider",
+    ];
+    let (p, c) = tokens;
+    let mut values = vec![
+        format!("'{id}'"),
+        "'acompletion'".into(),
+        "'88dc28d0f030c55ed4ab77ed8faf098196cb1c05df778539800c9f1243fe6b4b'".into(),
+        format!("{spend}"),
+        format!("{}", p + c),
+        format!("{p}"),
+        format!("{c}"),
+        format!("timestamp '{start}'"),
+        format!("timestamp '{start}' + interval '2 seconds'"),
+        "'gpt-4o'".into(),
+        "'openai'".into(),
+    ];
+    for (col, v) in extra {
+        if let Some(i) = cols.iter().position(|c| c == col) {
+            values[i] = v.to_string();
+        } else {
+            cols.push(col);
+            values.push(v.to_string());
+        }
+    }
+    pg.exec(&format!(
+        "INSERT INTO {TABLE} ({}) VALUES ({})",
+        cols.join(", "),
+        values.join(", ")
+    ));
+}
+
+/// The stored rows of the source, ordered by request id.
+fn stored(store: &Store) -> Vec<StoredRow> {
+    let conn = rusqlite::Connection::open(store.path()).unwrap();
+    let mut stmt = conn
+        .prepare(
+            "SELECT request_id, ts_ms, model, provider, input_tokens, cached_input_tokens,
+                cache_write_tokens, output_tokens, cost_nanos, tenant, feature, user, workflow,
+                tags FROM rows WHERE source = 'litellm' ORDER BY request_id",
+        )
+        .unwrap();
+    stmt.query_map([], |r| {
+        Ok(StoredRow {
+            id: r.get(0)?,
+            ts_ms: r.get(1)?,
+            model: r.get(2)?,
+            provider: r.get(3)?,
+            tokens: (r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?),
+            cost_nanos: r.get(8)?,
+            callers: [r.get(9)?, r.get(10)?, r.get(11)?, r.get(12)?],
+            tags: r.get(13)?,
+        })
+    })
+    .unwrap()
+    .collect::<Result<_, _>>()
+    .unwrap()
+}
+
+#[derive(Debug, PartialEq)]
+struct StoredRow {
+    id: String,
+    ts_ms: i64,
+    model: String,
+    provider: Option<String>,
+    /// input, cached input, cache writes, output
+    tokens: (i64, i64, i64, i64),
+    cost_nanos: Option<i64>,
+    /// tenant, feature, user, workflow
+    callers: [Option<String>; 4],
+    tags: Option<String>,
+}
+
+fn ids(store: &Store) -> Vec<String> {
+    stored(store).into_iter().map(|r| r.id).collect()
+}
+
+fn postgres_config(config: &Config) -> &spendpager::config::postgres::PostgresSourceConfig {
+    match &config.sources[0] {
+        SourceConfig::Postgres(c) => c,
+        other => panic!("not a postgres source: {other:?}"),
+    }
+}
+
+/// Five rows in the shapes LiteLLM writes: a team alias with tags and cached reads, a bare
+/// team id with cache writes, a tie on startTime, and two rows that cannot be stored.
+fn five_rows(pg: &PgCluster) {
+    insert(
+        pg,
+        "r1",
+        "2026-05-01 10:00:00.123",
+        0.0125,
+        (1200, 300),
+        &[
+            ("\"user\"", "'svc-search'"),
+            ("end_user", "'u-17'"),
+            ("team_id", "'t-1'"),
+            ("model_group", "'gpt-4o'"),
+            ("request_tags", "'[\"feature:search\", \"beta\"]'"),
+            (
+                "metadata",
+                r#"'{"user_api_key_team_alias": "acme", "user_api_key_alias": "prod-key",
+            "spend_logs_metadata": {"workflow": "nightly"},
+            "usage_object": {"prompt_tokens": 1200, "completion_tokens": 300,
+                             "prompt_tokens_details": {"cached_tokens": 1000}}}'"#,
+            ),
+        ],
+    );
+    insert(
+        pg,
+        "r2",
+        "2026-05-01 10:00:05",
+        0.5,
+        (2000, 100),
+        &[
+            ("model", "'claude-3-5-sonnet-20241022'"),
+            ("custom_llm_provider", "'anthropic'"),
+            ("\"user\"", "'svc'"),
+            ("team_id", "'t-2'"),
+            (
+                "metadata",
+                r#"'{"spend_logs_metadata": {"feature": "chat"},
+            "usage_object": {"cache_read_input_tokens": 1500, "cache_creation_input_tokens": 300}}'"#,
+            ),
+        ],
+    );
+    // Same start as r1, and sorts before it.
+    insert(pg, "r0", "2026-05-01 10:00:00.123", 0.001, (10, 20), &[]);
+    insert(pg, "r3", "2026-05-01 10:00:06", -1.0, (10, 20), &[]);
+    insert(
+        pg,
+        "r4",
+        "2026-05-01 10:00:07",
+        0.2,
+        (100, 20),
+        &[(
+            "metadata",
+            r#"'{"usage_object": {"cache_read_input_tokens": 5000}}'"#,
+        )],
+    );
+}
+
+#[test]
+fn the_first_poll_reads_every_row_exactly_and_the_next_only_new_ones() {
+    let pw = fresh_password();
+    let pg = litellm_cluster(&pw);
+    five_rows(&pg);
+    let s = Scratch::new();
+    let config = pg_config(&s, &pg, &pw, READER, "");
+    let mut store = s.store();
+    let prices = PriceTable::bundled();
+    let mut src = source::build(&config.sources[0]);
+
+    let r = src.poll(&mut store, &prices).unwrap();
+    assert_eq!((r.stored, r.duplicates, r.conflicts), (3, 0, 0));
+    let aside: Vec<(String, &str)> = r
+        .set_aside
+        .iter()
+        .map(|a| (a.file.clone(), a.reason.as_str()))
+        .collect();
+    assert_eq!(
+        aside,
+        [
+            (
+                format!("{TABLE} request_id=r3"),
+                "field `spend`: -1 is negative"
+            ),
+            (
+                format!("{TABLE} request_id=r4"),
+                "field `cached_input_tokens`: 5000 is more than input_tokens 100 \
+                 (input_tokens counts the whole prompt, cached part included)"
+            ),
+        ]
+    );
+    let rows = stored(&store);
+    let s_ = |v: &str| Some(v.to_string());
+    assert_eq!(
+        rows,
+        [
+            StoredRow {
+                id: "r0".into(),
+                ts_ms: 1_777_629_600_123,
+                model: "gpt-4o".into(),
+                provider: s_("openai"),
+                tokens: (10, 0, 0, 20),
+                cost_nanos: Some(1_000_000),
+                callers: [None, None, None, None],
+                tags: None,
+            },
+            StoredRow {
+                id: "r1".into(),
+                ts_ms: 1_777_629_600_123,
+                model: "gpt-4o".into(),
+                provider: s_("openai"),
+                tokens: (1200, 1000, 0, 300),
+                cost_nanos: Some(12_500_000),
+                callers: [s_("acme"), s_("search"), s_("u-17"), s_("nightly")],
+                tags: s_(
+                    r#"{"key_alias":"prod-key","model_group":"gpt-4o","request_tags":"feature:search,beta"}"#
+                ),
+            },
+            StoredRow {
+                id: "r2".into(),
+                ts_ms: 1_777_629_605_000,
+                model: "claude-3-5-sonnet-20241022".into(),
+                provider: s_("anthropic"),
+                tokens: (2000, 1500, 300, 100),
+                cost_nanos: Some(500_000_000),
+                callers: [s_("t-2"), s_("chat"), s_("svc"), None],
+                tags: None,
+            },
+        ]
+    );
+
+    // Nothing new: nothing read, not even as duplicates.
+    let r = src.poll(&mut store, &prices).unwrap();
+    assert_eq!((r.stored, r.duplicates, r.set_aside.len()), (0, 0, 0));
+
+    insert(
+        &pg,
+        "r5",
+        "2026-05-01 10:01:00",
+        0.75,
+        (100, 10),
+        &[("team_id", "'t-9'")],
+    );
+    insert(&pg, "r6", "2026-05-01 10:02:00", 0.25, (100, 10), &[]);
+    let r = src.poll(&mut store, &prices).unwrap();
+    assert_eq!((r.stored, r.duplicates, r.set_aside.len()), (2, 0, 0));
+    assert_eq!(ids(&store), ["r0", "r1", "r2", "r5", "r6"]);
+    assert_eq!(rollup_spend(&store, Some("t-9")), 750_000_000);
+}
+
+#[test]
+fn the_table_reads_exactly_as_ingest_format_litellm_reads_its_export() {
+    let pw = fresh_password();
+    let pg = litellm_cluster(&pw);
+    five_rows(&pg);
+    let s = Scratch::new();
+    let config = pg_config(&s, &pg, &pw, READER, "");
+    let mut store = s.store();
+    let prices = PriceTable::bundled();
+    source::build(&config.sources[0])
+        .poll(&mut store, &prices)
+        .unwrap();
+
+    // The same table exported whole (every column) as JSON lines, through `ingest --format`.
+    let rows = pg
+        .runtime()
+        .block_on(async {
+            let c = spendpager::source::postgres::connect(postgres_config(&config)).await?;
+            Ok::<_, anyhow::Error>(
+                c.query(
+                    &format!("SELECT row_to_json(t)::text FROM {TABLE} t ORDER BY request_id"),
+                    &[],
+                )
+                .await?,
+            )
+        })
+        .unwrap();
+    let export: String = rows
+        .iter()
+        .map(|r| format!("{}\n", r.get::<_, String>(0)))
+        .collect();
+    let export_file = s.write("export.jsonl", &export);
+    let other = Scratch::new();
+    let mut other_store = other.store();
+    let report = spendpager::source::formats::ingest_once(
+        &mut other_store,
+        &prices,
+        "litellm",
+        spendpager::source::formats::Format::Litellm,
+        path_str(&export_file),
+    )
+    .unwrap();
+    assert_eq!((report.stored, report.set_aside.len()), (3, 2));
+    assert_eq!(stored(&store), stored(&other_store));
+    assert_eq!(stored(&store).len(), 3);
+}
+
+#[test]
+fn a_late_row_inside_the_overlap_is_read_once_and_one_behind_it_is_missed() {
+    let pw = fresh_password();
+    let pg = litellm_cluster(&pw);
+    let s = Scratch::new();
+    let config = pg_config(&s, &pg, &pw, READER, "    overlap: 10m");
+    let mut store = s.store();
+    let prices = PriceTable::bundled();
+    let mut src = source::build(&config.sources[0]);
+    insert(&pg, "a", "2026-05-01 10:00:00", 1.0, (1, 1), &[]);
+    insert(&pg, "b", "2026-05-01 10:05:00", 1.0, (1, 1), &[]);
+    assert_eq!(src.poll(&mut store, &prices).unwrap().stored, 2);
+
+    // LiteLLM flushes its queue: rows that started before the newest one read.
+    insert(&pg, "late-inside", "2026-05-01 09:58:00", 2.0, (1, 1), &[]);
+    insert(&pg, "late-outside", "2026-05-01 09:50:00", 4.0, (1, 1), &[]);
+    let r = src.poll(&mut store, &prices).unwrap();
+    assert_eq!((r.stored, r.duplicates), (1, 0));
+    let r = src.poll(&mut store, &prices).unwrap();
+    assert_eq!(
+        (r.stored, r.duplicates),
+        (0, 0),
+        "read once, not on every poll"
+    );
+    assert_eq!(ids(&store), ["a", "b", "late-inside"]);
+    assert_eq!(row_cost(&store, "late-inside"), Some(2_000_000_000));
+
+    // A fresh process does not know what the last one read: the window comes back as
+    // duplicates, and nothing is stored twice.
+    drop(src);
+    let mut again = source::build(&config.sources[0]);
+    let r = again.poll(&mut store, &prices).unwrap();
+    assert_eq!((r.stored, r.duplicates), (0, 3));
+    assert_eq!(ids(&store), ["a", "b", "late-inside"]);
+}
+
+#[test]
+fn a_restarted_poller_resumes_from_the_saved_cursor_across_batches_and_ties() {
+    let pw = fresh_password();
+    let pg = litellm_cluster(&pw);
+    // 12,001 rows on three start times, so batches of 5,000 end inside a run of equal times.
+    pg.exec(&format!(
+        "INSERT INTO {TABLE} (request_id, call_type, spend, prompt_tokens, completion_tokens,
+            \"startTime\", \"endTime\", model, team_id)
+         SELECT 'bulk-' || lpad(g::text, 6, '0'), 'acompletion', 0.001, 10, 5,
+            timestamp '2026-05-01 10:00:00' + (g / 5000) * interval '1 second',
+            timestamp '2026-05-01 10:00:09', 'gpt-4o', 't-' || (g % 3)
+         FROM generate_series(1, 12001) AS g"
+    ));
+    let s = Scratch::new();
+    let config = pg_config(&s, &pg, &pw, READER, "    overlap: 0s");
+    let mut store = s.store();
+    let prices = PriceTable::bundled();
+    let mut first = source::build(&config.sources[0]);
+    let r = first.poll(&mut store, &prices).unwrap();
+    assert_eq!((r.stored, r.duplicates), (12_001, 0));
+    let total: i64 = ["t-0", "t-1", "t-2"]
+        .iter()
+        .map(|t| rollup_spend(&store, Some(t)))
+        .sum();
+    assert_eq!(total, 12_001_000_000);
+    // The cursor is the last key read: 2 s after 10:00:00, and the last id.
+    assert_eq!(
+        store.cursor("litellm", "keyset").unwrap().as_deref(),
+        Some("[1777629602000000,\"bulk-012001\"]")
+    );
+    drop(first);
+
+    insert(
+        &pg,
+        "after-restart-1",
+        "2026-05-01 10:00:03",
+        0.5,
+        (1, 1),
+        &[],
+    );
+    insert(
+        &pg,
+        "after-restart-2",
+        "2026-05-01 10:00:04",
+        0.5,
+        (1, 1),
+        &[],
+    );
+    let mut second = source::build(&config.sources[0]);
+    let r = second.poll(&mut store, &prices).unwrap();
+    assert_eq!(
+        (r.stored, r.duplicates),
+        (2, 0),
+        "only the rows after the cursor"
+    );
+    let conn = rusqlite::Connection::open(store.path()).unwrap();
+    let n: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM rows WHERE source = 'litellm'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(n, pg.count(&format!("SELECT count(*) FROM {TABLE}")));
+    assert_eq!(n, 12_003);
+}
+
+#[test]
+fn the_reader_role_cannot_write_and_the_session_is_read_only_whatever_the_grants() {
+    let pw = fresh_password();
+    let pg = litellm_cluster(&pw);
+    let insert_sql = format!(
+        "INSERT INTO {TABLE} (request_id, call_type, \"startTime\", \"endTime\")
+         VALUES ('w', 'acompletion', now(), now())"
+    );
+    let e = pg.exec_as(READER, &pw, &insert_sql).unwrap_err();
+    assert!(
+        e.contains("permission denied for table LiteLLM_SpendLogs"),
+        "{e}"
+    );
+
+    // A role granted too much: the source's own session still refuses to write.
+    let careless = fresh_password();
+    pg.exec(&format!(
+        "CREATE ROLE careless LOGIN PASSWORD '{careless}';
+         GRANT SELECT, INSERT ON {TABLE} TO careless;"
+    ));
+    let s = Scratch::new();
+    let config = pg_config(&s, &pg, &careless, "careless", "");
+    let (mode, write) = pg.runtime().block_on(async {
+        let c = spendpager::source::postgres::connect(postgres_config(&config))
+            .await
+            .unwrap();
+        let mode: String = c
+            .query_one("SHOW default_transaction_read_only", &[])
+            .await
+            .unwrap()
+            .get(0);
+        (mode, c.batch_execute(&insert_sql).await)
+    });
+    assert_eq!(mode, "on");
+    let e = write.unwrap_err();
+    assert_eq!(
+        db_message(&e),
+        "cannot execute INSERT in a read-only transaction"
+    );
+    assert_eq!(pg.count(&format!("SELECT count(*) FROM {TABLE}")), 0);
+}
+
+#[test]
+fn a_wrong_password_is_a_clear_error_without_the_password_and_a_fixed_grant_is_retried() {
+    let pw = fresh_password();
+    let pg = litellm_cluster(&pw);
+    insert(&pg, "r1", "2026-05-01 10:00:00", 0.5, (1, 1), &[]);
+    let s = Scratch::new();
+    let wrong = format!("{pw}-wrong");
+    let config = pg_config(&s, &pg, &wrong, READER, "");
+    let mut store = s.store();
+    let prices = PriceTable::bundled();
+    let mut src = source::build(&config.sources[0]);
+    let e = format!("{:#}", src.poll(&mut store, &prices).unwrap_err());
+    assert_eq!(
+        e,
+        format!(
+            "source litellm: postgres 127.0.0.1:{} database {DB} as {READER}: db error: \
+             FATAL: password authentication failed for user \"{READER}\"",
+            pg.port
+        )
+    );
+    assert!(!e.contains(&pw));
+
+    // A role that may log in but not yet read: refused, then read once granted, by the
+    // same source object on its next poll.
+    let other = fresh_password();
+    pg.exec(&format!("CREATE ROLE newcomer LOGIN PASSWORD '{other}'"));
+    let s2 = Scratch::new();
+    let config = pg_config(&s2, &pg, &other, "newcomer", "");
+    let mut store = s2.store();
+    let mut src = source::build(&config.sources[0]);
+    let e = format!("{:#}", src.poll(&mut store, &prices).unwrap_err());
+    assert!(
+        e.contains("permission denied for table LiteLLM_SpendLogs"),
+        "{e}"
+    );
+    assert!(e.starts_with("source litellm: postgres 127.0.0.1:"), "{e}");
+    pg.exec(&format!("GRANT SELECT ON {TABLE} TO newcomer"));
+    assert_eq!(src.poll(&mut store, &prices).unwrap().stored, 1);
+}
+
+#[test]
+fn a_postgres_source_names_the_field_at_fault() {
+    let s = Scratch::new();
+    s.write(
+        "config.yaml",
+        "sources:
+  - name: a
+    kind: postgres
+  - name: b
+    kind: postgres
+    path: ./x.db
+    connection: { host: 127.0.0.1, dbname: litellm, user: ro, password_env: SPENDPAGER_TEST_UNSET_PW }
+  - name: c
+    kind: jsonl
+    path: ./x.jsonl
+    overlap: 5m
+channels: { out: { kind: console } }
+",
+    );
+    let errors = Config::load(&s.path("config.yaml")).unwrap_err().0;
+    let text: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+    let want = [
+        "sources[a].connection: is required for kind postgres",
+        "sources[b].path: is not a key of kind postgres",
+        "sources[b].connection.password_env: environment variable SPENDPAGER_TEST_UNSET_PW is not set",
+        "sources[c].overlap: is only for kind postgres",
+    ];
+    for w in want {
+        assert!(text.iter().any(|t| t.contains(w)), "`{w}` in {text:#?}");
+    }
+    assert!(text.iter().all(|t| t.contains("config.yaml:")), "{text:#?}");
+}
