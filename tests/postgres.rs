@@ -563,3 +563,101 @@ channels: { out: { kind: console } }
     }
     assert!(text.iter().all(|t| t.contains("config.yaml:")), "{text:#?}");
 }
+
+#[test]
+fn the_daemon_tails_the_table_pages_the_tenant_and_keeps_polling_through_a_refused_login() {
+    let pw = fresh_password();
+    let pg = PgCluster::start();
+    pg.exec(include_str!("fixtures/postgres/litellm_spend_logs.sql"));
+    let receiver = Receiver::start(vec![], None);
+    let s = Scratch::new();
+    let url = s.write("hook-url", &receiver.url);
+    s.write(
+        "config.yaml",
+        &format!(
+            "store: ./store.db
+schedule: \"* * * * * *\"
+delay: 0s
+poll_interval: 1s
+sources:
+  - name: litellm
+    kind: postgres
+    connection: {{ host: 127.0.0.1, port: {port}, dbname: {DB}, user: {READER},
+                  password_env: SPENDPAGER_TEST_PG_PASSWORD, tls: disable }}
+channels:
+  hook: {{ kind: webhook, url_file: {url} }}
+rules:
+  - name: tenant-cap
+    kind: threshold
+    group_by: [tenant]
+    window: 5m
+    limit_usd: 10
+    channels: [hook]
+",
+            port = pg.port,
+            url = url.display()
+        ),
+    );
+    // The daemon starts before its role exists: its polls are refused, and it carries on.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_spendpager"))
+        .args(["run", "--config"])
+        .arg(s.path("config.yaml"))
+        .env("RUST_LOG", "info")
+        .env("SPENDPAGER_TEST_PG_PASSWORD", &pw)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    assert!(child.try_wait().unwrap().is_none(), "still running");
+    pg.reader(READER, &pw, TABLE);
+
+    // Three calls of team acme, two minutes ago (windows are made of closed minutes).
+    for i in 0..3 {
+        pg.exec(&format!(
+            "INSERT INTO {TABLE} (request_id, call_type, spend, prompt_tokens, completion_tokens,
+                \"startTime\", \"endTime\", model, team_id, metadata)
+             VALUES ('d{i}', 'acompletion', 4.0, 1000, 100,
+                now() AT TIME ZONE 'UTC' - interval '2 minutes',
+                now() AT TIME ZONE 'UTC' - interval '2 minutes', 'gpt-4o', 'team-uuid-1',
+                '{{\"user_api_key_team_alias\": \"acme\"}}')"
+        ));
+    }
+    let got = receiver.wait_for(1, std::time::Duration::from_secs(30));
+    assert_eq!(got.len(), 1, "the daemon paged once");
+    let alert = got[0].json();
+    assert_eq!(alert["labels"]["tenant"], "acme");
+    assert_eq!(alert["observed_usd"], 12.0);
+
+    // `sources` shows the table's rows and their lag while the daemon runs.
+    let out = s.run(&["sources", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let src = v["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["name"] == "litellm")
+        .unwrap_or_else(|| panic!("{v}"))
+        .clone();
+    assert_eq!(src["rows"], 3);
+    let lag = src["lag_s"].as_i64().unwrap();
+    assert!((100..600).contains(&lag), "lag {lag}s");
+
+    let ok = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("source poll failed"), "{err}");
+    assert!(
+        err.contains(&format!(
+            "password authentication failed for user \"{READER}\""
+        )),
+        "{err}"
+    );
+    assert!(!err.contains(&pw), "the password never reaches the log");
+}
