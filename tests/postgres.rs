@@ -661,3 +661,108 @@ rules:
     );
     assert!(!err.contains(&pw), "the password never reaches the log");
 }
+
+/// A throwaway certificate authority and a server certificate for 127.0.0.1 made by it.
+fn test_certificates(dir: &std::path::Path) {
+    let sh = |script: &str| {
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .current_dir(dir)
+            .output()
+            .expect("openssl runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    sh(
+        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+        -keyout ca.key -out ca.crt -days 2 -subj '/CN=spendpager test CA' 2>&1",
+    );
+    sh(
+        "openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+        -keyout server.key -out server.csr -subj '/CN=127.0.0.1' 2>&1 &&
+        printf 'subjectAltName=IP:127.0.0.1\\nbasicConstraints=CA:FALSE\\n' > server.ext &&
+        openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial \
+        -out server.crt -days 2 -extfile server.ext 2>&1",
+    );
+}
+
+#[test]
+fn tls_require_checks_the_servers_certificate_against_the_ca_file() {
+    let pw = fresh_password();
+    let pg = litellm_cluster(&pw);
+    insert(&pg, "r1", "2026-05-01 10:00:00", 0.5, (1, 1), &[]);
+    let s = Scratch::new();
+    test_certificates(s.dir.path());
+    let yaml = |tls: &str| {
+        format!(
+            "store: ./store.db
+sources:
+  - name: litellm
+    kind: postgres
+    connection: {{ host: 127.0.0.1, port: {}, dbname: {DB}, user: {READER},
+                  password_file: ./pg-password, {tls} }}
+channels: {{ out: {{ kind: console }} }}
+",
+            pg.port
+        )
+    };
+    s.write("pg-password", &pw);
+    let prices = PriceTable::bundled();
+    let mut store = s.store();
+    let poll = |tls: &str, store: &mut Store| {
+        let config = s.config(&yaml(tls));
+        source::build(&config.sources[0]).poll(store, &prices)
+    };
+
+    // The server does not offer TLS yet: `require` refuses to go on in the clear.
+    let e = format!(
+        "{:#}",
+        poll("tls: require, ca_file: ./ca.crt", &mut store).unwrap_err()
+    );
+    assert!(e.contains("server does not support TLS"), "{e}");
+
+    pg.write_private("server.crt", &std::fs::read(s.path("server.crt")).unwrap());
+    pg.write_private("server.key", &std::fs::read(s.path("server.key")).unwrap());
+    for sql in [
+        "ALTER SYSTEM SET ssl_cert_file = 'server.crt'",
+        "ALTER SYSTEM SET ssl_key_file = 'server.key'",
+        "ALTER SYSTEM SET ssl = on",
+        "SELECT pg_reload_conf()",
+    ] {
+        pg.exec(sql);
+    }
+    // The postmaster has reloaded once a backend sees the new setting.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while pg.count("SELECT (current_setting('ssl') = 'on')::int::bigint") != 1 {
+        assert!(std::time::Instant::now() < deadline, "ssl did not turn on");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+
+    // Not signed by an authority the system trusts.
+    let e = format!("{:#}", poll("tls: require", &mut store).unwrap_err());
+    assert!(
+        e.ends_with("error performing TLS handshake: invalid peer certificate: UnknownIssuer"),
+        "{e}"
+    );
+
+    let r = poll("tls: require, ca_file: ./ca.crt", &mut store).unwrap();
+    assert_eq!(r.stored, 1);
+    let config = s.config(&yaml("tls: require, ca_file: ./ca.crt"));
+    let encrypted: bool = pg.runtime().block_on(async {
+        let c = spendpager::source::postgres::connect(postgres_config(&config))
+            .await
+            .unwrap();
+        c.query_one(
+            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0)
+    });
+    assert!(encrypted, "the session is encrypted");
+}
