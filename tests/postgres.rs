@@ -351,7 +351,7 @@ fn a_late_row_inside_the_overlap_is_read_once_and_one_behind_it_is_missed() {
     let pw = fresh_password();
     let pg = litellm_cluster(&pw);
     let s = Scratch::new();
-    let config = pg_config(&s, &pg, &pw, READER, "    overlap: 10m");
+    let config = pg_config(&s, &pg, &pw, READER, "    schema: public\n    overlap: 10m");
     let mut store = s.store();
     let prices = PriceTable::bundled();
     let mut src = source::build(&config.sources[0]);
@@ -644,6 +644,42 @@ rules:
     let lag = src["lag_s"].as_i64().unwrap();
     assert!((100..600).contains(&lag), "lag {lag}s");
 
+    // A reload replaces the source (the old one is dropped on the daemon's async side); the
+    // new one carries on from the saved cursor.
+    let signal = |sig: &str| {
+        let ok = std::process::Command::new("kill")
+            .args([sig, &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    };
+    signal("-HUP");
+    pg.exec(&format!(
+        "INSERT INTO {TABLE} (request_id, call_type, spend, \"startTime\", \"endTime\", model)
+         VALUES ('d3', 'acompletion', 1.0, now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC',
+            'gpt-4o')"
+    ));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let out = s.run(&["sources", "--json"]);
+        let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+        let rows = v["sources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["name"] == "litellm")
+            .map(|x| x["rows"].clone());
+        if rows == Some(serde_json::json!(4)) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "after reload: {v}");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "still running after reload"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+
     let ok = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -660,6 +696,13 @@ rules:
         "{err}"
     );
     assert!(!err.contains(&pw), "the password never reaches the log");
+    assert!(err.contains("configuration reloaded"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(
+        receiver.received().len(),
+        1,
+        "one page: the alert stayed firing"
+    );
 }
 
 /// A throwaway certificate authority and a server certificate for 127.0.0.1 made by it.
