@@ -284,6 +284,12 @@ fn the_first_poll_reads_every_row_exactly_and_the_next_only_new_ones() {
     let r = src.poll(&mut store, &prices).unwrap();
     assert_eq!((r.stored, r.duplicates, r.set_aside.len()), (0, 0, 0));
 
+    // The server ends the session between polls (a restart, an idle timeout): the next poll
+    // opens a new one and carries on.
+    let ended = pg.count(&format!(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE usename = '{READER}'"
+    ));
+    assert_eq!(ended, 1, "the source keeps one session between polls");
     insert(
         &pg,
         "r5",

@@ -320,14 +320,19 @@ async fn prepare(client: &Client, table: &str) -> anyhow::Result<Queries> {
     };
     Ok(Queries {
         first: page(""),
+        // The plain bound on "startTime" lets an index on that column alone (LiteLLM's)
+        // serve the row comparison.
         next: page(&format!(
-            "WHERE (\"startTime\", request_id) > ({}, $2::text)",
+            "WHERE \"startTime\" >= {} AND (\"startTime\", request_id) > ({}, $2::text)",
+            at(1),
             at(1)
         )),
         late_keys: format!(
             "SELECT {key} FROM {table} t
-             WHERE t.\"startTime\" >= {} AND (t.\"startTime\", t.request_id) <= ({}, $3::text)",
+             WHERE t.\"startTime\" >= {} AND t.\"startTime\" <= {}
+               AND (t.\"startTime\", t.request_id) <= ({}, $3::text)",
             at(1),
+            at(2),
             at(2)
         ),
         by_ids: format!(
@@ -365,7 +370,12 @@ impl PostgresSource {
         prices: &PriceTable,
     ) -> anyhow::Result<IngestReport> {
         let name = &self.config.name;
-        if self.session.as_ref().is_some_and(|(c, _)| c.is_closed()) {
+        // The connection is only driven while a poll runs, so a server that closed it in
+        // between (a restart, an idle timeout) is noticed here, and a new one is opened.
+        if let Some((client, _)) = &self.session
+            && rt.block_on(timed(client.simple_query(""))).is_err()
+        {
+            tracing::info!(source = %name, "the postgres connection was closed; reconnecting");
             self.session = None;
         }
         if self.session.is_none() {
