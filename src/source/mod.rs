@@ -5,6 +5,7 @@
 pub mod formats;
 pub mod jsonl;
 pub mod postgres;
+mod postgres_queries;
 mod postgres_tls;
 pub mod sqlite_table;
 
