@@ -815,3 +815,65 @@ channels: {{ out: {{ kind: console }} }}
     });
     assert!(encrypted, "the session is encrypted");
 }
+
+#[test]
+fn an_older_table_with_fewer_columns_and_a_zoned_start_in_its_own_schema_reads_too() {
+    let pw = fresh_password();
+    let pg = PgCluster::start();
+    // The shape of LiteLLM's first spend-log table, with `timestamptz` as a hand-made copy
+    // might have it, in a schema of its own.
+    pg.exec(&format!(
+        "CREATE SCHEMA proxy;
+         CREATE TABLE proxy.{TABLE} (
+            request_id TEXT PRIMARY KEY, call_type TEXT NOT NULL,
+            spend DOUBLE PRECISION NOT NULL DEFAULT 0.0,
+            prompt_tokens INTEGER NOT NULL DEFAULT 0, completion_tokens INTEGER NOT NULL DEFAULT 0,
+            \"startTime\" TIMESTAMPTZ NOT NULL, model TEXT NOT NULL DEFAULT '',
+            \"user\" TEXT NOT NULL DEFAULT '', metadata JSONB NOT NULL DEFAULT '{{}}',
+            request_tags JSONB NOT NULL DEFAULT '[]');
+         CREATE ROLE {READER} LOGIN PASSWORD '{pw}';
+         GRANT USAGE ON SCHEMA proxy TO {READER};
+         GRANT SELECT ON proxy.{TABLE} TO {READER};
+         SET TimeZone = 'Asia/Tokyo';
+         INSERT INTO proxy.{TABLE} VALUES
+            ('o1', 'acompletion', 0.3, 10, 5, '2026-05-01 12:00:00.5+02', 'gpt-4o', 'alice',
+             '{{}}', '[\"feature:chat\"]'),
+            ('o2', 'acompletion', 0.7, 10, 5, '2026-05-01 10:00:00.5+00', 'gpt-4o', '',
+             '{{\"user_api_key_team_id\": \"t-7\"}}', '[]');"
+    ));
+    let s = Scratch::new();
+    let config = pg_config(&s, &pg, &pw, READER, "    schema: proxy");
+    let mut store = s.store();
+    let prices = PriceTable::bundled();
+    let mut src = source::build(&config.sources[0]);
+    assert_eq!(src.poll(&mut store, &prices).unwrap().stored, 2);
+    let rows = stored(&store);
+    assert_eq!(
+        rows.iter()
+            .map(|r| (r.id.as_str(), r.ts_ms, r.cost_nanos, r.callers.clone()))
+            .collect::<Vec<_>>(),
+        [
+            (
+                "o1",
+                1_777_629_600_500,
+                Some(300_000_000),
+                [None, Some("chat".into()), Some("alice".into()), None]
+            ),
+            (
+                "o2",
+                1_777_629_600_500,
+                Some(700_000_000),
+                [Some("t-7".into()), None, None, None]
+            ),
+        ]
+    );
+    // The same instant as the cursor but an id sorting before it: behind the keyset, and
+    // found by the overlap.
+    pg.exec(&format!(
+        "INSERT INTO proxy.{TABLE} (request_id, call_type, spend, \"startTime\", model)
+         VALUES ('o0', 'acompletion', 0.1, '2026-05-01 10:00:00.5Z', 'gpt-4o')"
+    ));
+    let r = src.poll(&mut store, &prices).unwrap();
+    assert_eq!((r.stored, r.duplicates), (1, 0));
+    assert_eq!(ids(&store), ["o0", "o1", "o2"]);
+}
