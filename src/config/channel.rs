@@ -93,11 +93,11 @@ fn set_keys(raw: &RawChannel) -> Vec<&'static str> {
 
 /// One secret given as `<stem>_env`, `<stem>_file` or `<stem>_credential` (at most one).
 #[derive(Clone, Copy)]
-struct SecretKeys<'a> {
-    stem: &'static str,
-    env: Option<&'a String>,
-    file: Option<&'a PathBuf>,
-    credential: Option<&'a String>,
+pub(super) struct SecretKeys<'a> {
+    pub stem: &'static str,
+    pub env: Option<&'a String>,
+    pub file: Option<&'a PathBuf>,
+    pub credential: Option<&'a String>,
 }
 
 /// Set by commands that never deliver (`ingest`, `status`, `silence`, `backtest`, `db`): a
@@ -112,7 +112,10 @@ pub const UNREAD_SECRET: &str = "http://secret-not-read.invalid/";
 impl SecretKeys<'_> {
     /// The secret, `Ok(None)` when none of the keys is given, or the problem and the key at
     /// fault.
-    fn read(&self, resolve: &dyn Fn(&Path) -> PathBuf) -> Result<Option<Secret>, (String, String)> {
+    pub(super) fn read(
+        &self,
+        resolve: &dyn Fn(&Path) -> PathBuf,
+    ) -> Result<Option<Secret>, (String, String)> {
         let optional = SECRETS_OPTIONAL.load(std::sync::atomic::Ordering::Relaxed);
         let unread = |r: Result<Option<Secret>, (String, String)>| match r {
             Err(_) if optional => Ok(Some(Secret::new(UNREAD_SECRET))),

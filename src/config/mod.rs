@@ -4,6 +4,7 @@
 
 mod channel;
 pub mod ops;
+pub mod postgres;
 mod raw;
 mod rule;
 pub mod units;
@@ -58,12 +59,15 @@ pub enum SourceConfig {
         columns: BTreeMap<String, String>,
         ts_format: TsFormat,
     },
+    /// LiteLLM's spend-log table in PostgreSQL.
+    Postgres(Box<postgres::PostgresSourceConfig>),
 }
 
 impl SourceConfig {
     pub fn name(&self) -> &str {
         match self {
             SourceConfig::Jsonl { name, .. } | SourceConfig::SqliteTable { name, .. } => name,
+            SourceConfig::Postgres(c) => &c.name,
         }
     }
 }
@@ -540,7 +544,24 @@ fn validate_source(
 ) -> Option<SourceConfig> {
     let raw = &s.value;
     let field = |f: &str| format!("sources[{}].{f}", raw.name);
+    if raw.kind == SourceKindName::Postgres {
+        return postgres::validate(s, resolve, p);
+    }
+    for (set, key) in [
+        (raw.connection.is_some(), "connection"),
+        (raw.schema.is_some(), "schema"),
+        (raw.overlap.is_some(), "overlap"),
+    ] {
+        if set {
+            p.at(s, field(key), "is only for kind postgres");
+        }
+    }
+    if raw.path.is_empty() {
+        p.at(s, field("path"), "is required");
+        return None;
+    }
     match raw.kind {
+        SourceKindName::Postgres => None,
         SourceKindName::Jsonl => {
             for (set, key) in [
                 (raw.table.is_some(), "table"),

@@ -42,6 +42,7 @@ pub struct RawRulesFile {
 pub enum SourceKindName {
     Jsonl,
     SqliteTable,
+    Postgres,
 }
 
 #[derive(Debug, Deserialize)]
@@ -49,7 +50,8 @@ pub enum SourceKindName {
 pub struct RawSource {
     pub name: String,
     pub kind: SourceKindName,
-    /// jsonl: a file or glob; sqlite_table: the database file.
+    /// jsonl: a file or glob; sqlite_table: the database file. Required for both.
+    #[serde(default)]
     pub path: String,
     pub table: Option<String>,
     /// sqlite_table: a column that only grows; `rowid` when absent.
@@ -59,6 +61,12 @@ pub struct RawSource {
     pub columns: BTreeMap<String, String>,
     /// sqlite_table: how `ts` is stored: `rfc3339` (default), `unix_s` or `unix_ms`.
     pub ts_format: Option<String>,
+    /// postgres: where and as whom to connect.
+    pub connection: Option<super::postgres::RawConnection>,
+    /// postgres: the table's schema; the role's search path when absent.
+    pub schema: Option<String>,
+    /// postgres: how far behind the cursor each poll reads again, for rows written late.
+    pub overlap: Option<Dur>,
 }
 
 #[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]

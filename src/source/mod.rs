@@ -4,6 +4,9 @@
 
 pub mod formats;
 pub mod jsonl;
+pub mod postgres;
+mod postgres_queries;
+mod postgres_tls;
 pub mod sqlite_table;
 
 use crate::config::SourceConfig;
@@ -24,5 +27,6 @@ pub fn build(config: &SourceConfig) -> Box<dyn Source> {
     match config {
         SourceConfig::Jsonl { name, pattern } => Box::new(jsonl::JsonlSource::new(name, pattern)),
         SourceConfig::SqliteTable { .. } => Box::new(sqlite_table::SqliteTableSource::new(config)),
+        SourceConfig::Postgres(c) => Box::new(postgres::PostgresSource::new(c)),
     }
 }

@@ -17,6 +17,8 @@ use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+pub mod postgres;
+
 /// A scratch folder with a config file, a store and files written into it.
 pub struct Scratch {
     pub dir: tempfile::TempDir,
