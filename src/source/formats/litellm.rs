@@ -10,6 +10,7 @@
 //! object become `cached_input_tokens`.
 
 use super::{Record, documents, opt_count, opt_str, text_instant, type_name, usd};
+use crate::money::Usd;
 use crate::row::CostRow;
 use serde_json::{Map, Value};
 
@@ -62,6 +63,17 @@ pub fn row(obj: &Map<String, Value>) -> Result<CostRow, String> {
     };
     row.input_tokens = opt_count(obj, "prompt_tokens")?.unwrap_or(0);
     row.output_tokens = opt_count(obj, "completion_tokens")?.unwrap_or(0);
+    // LiteLLM writes a spend of 0 when it could not price the model (the column defaults to
+    // 0), so a zero for a call that used tokens and was not served from its cache is not a
+    // price: the row is priced from our table, or stays unpriced, never free.
+    let cache_hit = match obj.get("cache_hit") {
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(s)) => s.eq_ignore_ascii_case("true"),
+        _ => false,
+    };
+    if row.cost_usd == Some(Usd::ZERO) && row.input_tokens + row.output_tokens > 0 && !cache_hit {
+        row.cost_usd = None;
+    }
 
     let metadata = embedded(obj, "metadata")?;
     let metadata = metadata.as_ref().and_then(Value::as_object);
@@ -175,6 +187,20 @@ mod tests {
         let mut r = records(text);
         assert_eq!(r.len(), 1);
         r.remove(0).row.unwrap()
+    }
+
+    #[test]
+    fn a_zero_spend_with_tokens_is_no_price_unless_the_cache_served_it() {
+        let unpriced = r#"{"request_id":"z1","startTime":"2025-01-24T10:00:00Z","model":"in-house-llm","spend":0,"prompt_tokens":100,"completion_tokens":10}"#;
+        let obj: Map<String, Value> = serde_json::from_str(unpriced).unwrap();
+        assert_eq!(row(&obj).unwrap().cost_usd, None);
+        let cached = unpriced.replace("\"spend\":0", "\"spend\":0,\"cache_hit\":\"True\"");
+        let obj: Map<String, Value> = serde_json::from_str(&cached).unwrap();
+        assert_eq!(row(&obj).unwrap().cost_usd, Some(Usd::ZERO));
+        let empty =
+            r#"{"request_id":"z2","startTime":"2025-01-24T10:00:00Z","model":"gpt-4o","spend":0}"#;
+        let obj: Map<String, Value> = serde_json::from_str(empty).unwrap();
+        assert_eq!(row(&obj).unwrap().cost_usd, Some(Usd::ZERO));
     }
 
     #[test]
