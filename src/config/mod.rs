@@ -2,6 +2,7 @@
 //! refuses unknown keys, then validated once into the typed model that the daemon, `rules
 //! check` and the backtest all share. Every error names the file, line, column and field.
 
+mod attribution;
 mod channel;
 pub mod ops;
 mod raw;
@@ -49,6 +50,10 @@ pub enum SourceConfig {
     Jsonl {
         name: String,
         pattern: String,
+        /// `native` unless the source says `format:`.
+        format: crate::source::formats::Format,
+        /// Empty unless the source says `attribution:`.
+        mapping: crate::source::mapping::Mapping,
     },
     SqliteTable {
         name: String,
@@ -540,8 +545,45 @@ fn validate_source(
 ) -> Option<SourceConfig> {
     let raw = &s.value;
     let field = |f: &str| format!("sources[{}].{f}", raw.name);
+    if raw.kind != SourceKindName::Jsonl {
+        for (set, key) in [
+            (raw.format.is_some(), "format"),
+            (raw.attribution.is_some(), "attribution"),
+        ] {
+            if set {
+                p.at(
+                    s,
+                    field(key),
+                    "is only for kind jsonl (a table maps its `columns`)",
+                );
+            }
+        }
+    }
     match raw.kind {
         SourceKindName::Jsonl => {
+            use crate::source::formats::Format;
+            let format = match &raw.format {
+                None => Format::Native,
+                Some(f) => match Format::from_name(&f.value) {
+                    Some(format) => format,
+                    None => {
+                        p.at(
+                            f,
+                            field("format"),
+                            format!(
+                                "`{}`: use native, litellm, portkey, otel, openai-usage, \
+                                 openai-costs or anthropic-usage",
+                                f.value
+                            ),
+                        );
+                        return None;
+                    }
+                },
+            };
+            let mapping = match &raw.attribution {
+                Some(a) => attribution::validate(a, format, &format!("sources[{}]", raw.name), p),
+                None => Default::default(),
+            };
             for (set, key) in [
                 (raw.table.is_some(), "table"),
                 (raw.cursor.is_some(), "cursor"),
@@ -560,6 +602,8 @@ fn validate_source(
             Some(SourceConfig::Jsonl {
                 name: raw.name.clone(),
                 pattern,
+                format,
+                mapping,
             })
         }
         SourceKindName::SqliteTable => {

@@ -59,6 +59,10 @@ pub struct RawSource {
     pub columns: BTreeMap<String, String>,
     /// sqlite_table: how `ts` is stored: `rfc3339` (default), `unix_s` or `unix_ms`.
     pub ts_format: Option<String>,
+    /// jsonl: the files' format (`native` by default, or a gateway or provider export).
+    pub format: Option<Spanned<String>>,
+    /// jsonl: where tenant, feature, user and workflow come from.
+    pub attribution: Option<super::attribution::RawAttribution>,
 }
 
 #[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]

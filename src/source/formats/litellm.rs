@@ -11,15 +11,16 @@
 
 use super::{Record, documents, opt_count, opt_str, text_instant, type_name, usd};
 use crate::row::CostRow;
+use crate::source::mapping::{Mapping, Subject};
 use serde_json::{Map, Value};
 
-pub(crate) fn records(text: &str) -> Vec<Record> {
+pub(crate) fn records(text: &str, mapping: &Mapping) -> Vec<Record> {
     documents(text)
         .into_iter()
         .map(|(line, place, value)| {
             let raw = value.as_ref().map(|v| v.to_string()).unwrap_or_default();
             let row = value.and_then(|v| match v {
-                Value::Object(obj) => row(&obj),
+                Value::Object(obj) => row(&obj).and_then(|r| mapped(r, &obj, mapping)),
                 other => Err(format!(
                     "expected a spend-log object, got {}",
                     type_name(&other)
@@ -129,6 +130,29 @@ pub fn row(obj: &Map<String, Value>) -> Result<CostRow, String> {
     Ok(row)
 }
 
+/// Lays a source's mapping over the defaults; a request tag `NAME:value` is tag `NAME`.
+fn mapped(
+    mut row: CostRow,
+    obj: &Map<String, Value>,
+    mapping: &Mapping,
+) -> Result<CostRow, String> {
+    if mapping.is_empty() {
+        return Ok(row);
+    }
+    let tags = request_tags(obj)?
+        .iter()
+        .filter_map(|t| t.split_once(':'))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let subject = Subject {
+        record: Some(obj),
+        tags,
+        ..Subject::default()
+    };
+    mapping.apply(&mut row, &subject)?;
+    Ok(row)
+}
+
 /// A field LiteLLM may write either as JSON or as a string holding JSON.
 fn embedded(obj: &Map<String, Value>, key: &str) -> Result<Option<Value>, String> {
     match obj.get(key) {
@@ -172,7 +196,7 @@ mod tests {
         include_str!("../../../tests/fixtures/formats/litellm/standard_logging_payload.json");
 
     fn one(text: &str) -> CostRow {
-        let mut r = records(text);
+        let mut r = records(text, &Mapping::default());
         assert_eq!(r.len(), 1);
         r.remove(0).row.unwrap()
     }

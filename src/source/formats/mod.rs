@@ -14,7 +14,10 @@ pub mod anthropic_usage;
 pub mod litellm;
 pub mod openai_costs;
 pub mod openai_usage;
+pub mod otel;
+pub mod portkey;
 
+use super::mapping::{Mapping, Subject};
 use super::{BATCH_ROWS, jsonl};
 use crate::money::Usd;
 use crate::price::PriceTable;
@@ -38,24 +41,124 @@ pub enum Format {
     OpenaiCosts,
     /// Anthropic Admin API messages usage report (pages of buckets).
     AnthropicUsage,
+    /// Portkey log export (JSON lines; cost in cents).
+    Portkey,
+    /// OpenTelemetry OTLP/JSON traces with the GenAI conventions.
+    Otel,
+}
+
+impl Format {
+    /// Reads a format's name as the configuration and `--format` write it (`openai-usage`).
+    pub fn from_name(name: &str) -> Option<Format> {
+        <Format as clap::ValueEnum>::from_str(name, false).ok()
+    }
+
+    /// Whether a file of this format grows a record (or an export request) per line, and so
+    /// is tailed like a JSON-lines file; the usage reports are whole documents, read again
+    /// when they change.
+    pub fn tails_lines(self) -> bool {
+        matches!(
+            self,
+            Format::Native | Format::Litellm | Format::Portkey | Format::Otel
+        )
+    }
+
+    /// Whether a mapping may look in places of `kind` (`field`, `tag`, `span`, `resource`).
+    pub fn offers(self, kind: &str) -> bool {
+        match kind {
+            "field" => true,
+            "tag" => matches!(self, Format::Native | Format::Litellm | Format::Portkey),
+            _ => self == Format::Otel,
+        }
+    }
 }
 
 /// Parses a whole text in `format` into a batch for `source`: good rows with their positions,
 /// bad records set aside with their position and reason.
 pub fn parse(format: Format, text: &str, label: &str, source: &str) -> IngestBatch {
+    parse_mapped(format, &Mapping::default(), text, label, source)
+}
+
+/// [`parse`] with a source's attribution mapping laid over the format's defaults.
+pub fn parse_mapped(
+    format: Format,
+    mapping: &Mapping,
+    text: &str,
+    label: &str,
+    source: &str,
+) -> IngestBatch {
     let mut batch = IngestBatch::new(source);
-    match format {
-        Format::Native => jsonl::parse_lines(&mut batch, label, text, 1),
-        Format::Litellm => collect(&mut batch, label, litellm::records(text)),
-        Format::OpenaiUsage => collect(&mut batch, label, bucket_records(text, openai_usage::row)),
-        Format::OpenaiCosts => collect(&mut batch, label, bucket_records(text, openai_costs::row)),
-        Format::AnthropicUsage => collect(
-            &mut batch,
-            label,
-            bucket_records(text, anthropic_usage::row),
-        ),
-    }
+    parse_into(&mut batch, format, mapping, text, label, None);
     batch
+}
+
+/// Parses `text` into `batch`. With `line`, the text is that one line of a tailed file, and
+/// every record it holds takes that line as its position.
+pub fn parse_into(
+    batch: &mut IngestBatch,
+    format: Format,
+    mapping: &Mapping,
+    text: &str,
+    label: &str,
+    line: Option<u64>,
+) {
+    let m = mapping;
+    let records = match format {
+        Format::Native if m.is_empty() => {
+            return jsonl::parse_lines(batch, label, text, line.unwrap_or(1));
+        }
+        Format::Native => native_records(text, m),
+        Format::Litellm => litellm::records(text, m),
+        Format::Portkey => portkey::records(text, m),
+        Format::Otel => {
+            let (records, skipped) = otel::records(text, m);
+            batch.skipped += skipped;
+            records
+        }
+        Format::OpenaiUsage => bucket_records(text, openai_usage::row, m),
+        Format::OpenaiCosts => bucket_records(text, openai_costs::row, m),
+        Format::AnthropicUsage => bucket_records(text, anthropic_usage::row, m),
+    };
+    let records = match line {
+        Some(n) => records
+            .into_iter()
+            .map(|r| Record { line: n, ..r })
+            .collect(),
+        None => records,
+    };
+    collect(batch, label, records);
+}
+
+/// Native rows read with a mapping: a row's `tags` are its tags.
+fn native_records(text: &str, mapping: &Mapping) -> Vec<Record> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            let l = l.trim();
+            let row = CostRow::from_json_line(l)
+                .map_err(|e| e.to_string())
+                .and_then(|mut row| {
+                    let obj: Map<String, Value> = serde_json::from_str(l).unwrap_or_default();
+                    let tags = row.tags.clone().into_iter().collect();
+                    mapping.apply(
+                        &mut row,
+                        &Subject {
+                            record: Some(&obj),
+                            tags,
+                            ..Subject::default()
+                        },
+                    )?;
+                    Ok(row)
+                });
+            Record {
+                line: i as u64 + 1,
+                place: String::new(),
+                row,
+                raw: l.to_string(),
+            }
+        })
+        .collect()
 }
 
 /// Reads a whole file (or `-` for standard input, `.gz` included) in `format` and stores it.
@@ -64,9 +167,10 @@ pub fn ingest_once(
     prices: &PriceTable,
     source: &str,
     format: Format,
+    mapping: &Mapping,
     path: &str,
 ) -> anyhow::Result<IngestReport> {
-    if format == Format::Native {
+    if format == Format::Native && mapping.is_empty() {
         return jsonl::ingest_once(store, prices, source, path);
     }
     let (label, mut reader) = jsonl::open_input(path)?;
@@ -75,7 +179,7 @@ pub fn ingest_once(
         .read_to_end(&mut bytes)
         .with_context(|| format!("reading {label}"))?;
     let text = String::from_utf8_lossy(&bytes);
-    let mut batch = parse(format, &text, &label, source);
+    let mut batch = parse_mapped(format, mapping, &text, &label, source);
     let mut report = IngestReport::default();
     // The same transaction size as native files.
     let rows = std::mem::take(&mut batch.rows);
@@ -87,6 +191,7 @@ pub fn ingest_once(
         batch.rows = chunk.to_vec();
         report.merge(store.ingest(&batch, prices)?);
         batch.malformed.clear();
+        batch.skipped = 0;
     }
     Ok(report)
 }
@@ -165,7 +270,7 @@ type ResultReader = fn(&Map<String, Value>, &Map<String, Value>) -> Result<CostR
 
 /// Records of a usage-API page (or an array or JSON lines of pages): `data[]` buckets, each
 /// with `results[]`; `row` reads one result given its bucket.
-fn bucket_records(text: &str, row: ResultReader) -> Vec<Record> {
+fn bucket_records(text: &str, row: ResultReader, mapping: &Mapping) -> Vec<Record> {
     let mut out = Vec::new();
     let mut ordinal = 0u64;
     for (_, page_place, page) in documents(text) {
@@ -237,7 +342,14 @@ fn bucket_records(text: &str, row: ResultReader) -> Vec<Record> {
             for (r, result) in results.iter().enumerate() {
                 ordinal += 1;
                 let row = match result {
-                    Value::Object(result) => row(bucket, result),
+                    Value::Object(result) => row(bucket, result).and_then(|mut row| {
+                        let subject = Subject {
+                            record: Some(result),
+                            ..Subject::default()
+                        };
+                        mapping.apply(&mut row, &subject)?;
+                        Ok(row)
+                    }),
                     other => Err(format!(
                         "expected a result object, got {}",
                         type_name(other)
