@@ -52,31 +52,40 @@ pub(crate) fn records(text: &str, mapping: &Mapping) -> (Vec<Record>, u64) {
     let mut skipped = 0;
     let mut ordinal = 0u64;
     for (line, doc_place, doc) in docs {
-        let mut push = |place: String, row: Result<CostRow, String>, raw: String| {
-            ordinal += 1;
+        // A record's position: its line in JSON lines, else its span's number in the document
+        // (skipped spans counted, so the number finds the span).
+        let mut push = |ordinal: u64, place: String, row: Result<CostRow, String>, raw: String| {
             out.push(Record {
                 line: if one_document { ordinal } else { line },
                 place,
                 row,
                 raw,
-            });
+            })
         };
         let doc = match doc {
             Ok(Value::Object(d)) => d,
             Ok(other) => {
                 let why = format!("expected an OTLP export object, got {}", type_name(&other));
-                push(doc_place, Err(why), other.to_string());
+                ordinal += 1;
+                push(ordinal, doc_place, Err(why), other.to_string());
                 continue;
             }
             Err(e) => {
-                push(doc_place, Err(e), String::new());
+                ordinal += 1;
+                push(ordinal, doc_place, Err(e), String::new());
                 continue;
             }
         };
         let Some(Value::Array(resources)) = doc.get("resourceSpans") else {
             let why = "field `resourceSpans`: expected an array".to_string();
-            push(doc_place, Err(why), Value::Object(doc).to_string());
+            ordinal += 1;
+            push(ordinal, doc_place, Err(why), Value::Object(doc).to_string());
             continue;
+        };
+        let prefix = if doc_place.is_empty() {
+            String::new()
+        } else {
+            format!("{doc_place} ")
         };
         for (r, rs) in resources.iter().enumerate() {
             let resource = rs
@@ -88,23 +97,22 @@ pub(crate) fn records(text: &str, mapping: &Mapping) -> (Vec<Record>, u64) {
             for (s, scope) in scopes.into_iter().flatten().enumerate() {
                 let spans = scope.get("spans").and_then(Value::as_array);
                 for (k, span) in spans.into_iter().flatten().enumerate() {
-                    let place = format!(
-                        "{}resourceSpans[{r}].scopeSpans[{s}].spans[{k}]",
-                        if doc_place.is_empty() {
-                            String::new()
-                        } else {
-                            format!("{doc_place} ")
-                        }
-                    );
+                    ordinal += 1;
+                    let place = format!("{prefix}resourceSpans[{r}].scopeSpans[{s}].spans[{k}]");
                     let Value::Object(span) = span else {
                         let why = format!("expected a span object, got {}", type_name(span));
-                        push(place, Err(why), span.to_string());
+                        push(ordinal, place, Err(why), span.to_string());
                         continue;
                     };
                     match row(span, &resource, mapping) {
                         Ok(None) => skipped += 1,
-                        Ok(Some(row)) => push(place, Ok(row), String::new()),
-                        Err(e) => push(place, Err(e), Value::Object(span.clone()).to_string()),
+                        Ok(Some(row)) => push(ordinal, place, Ok(row), String::new()),
+                        Err(e) => push(
+                            ordinal,
+                            place,
+                            Err(e),
+                            Value::Object(span.clone()).to_string(),
+                        ),
                     }
                 }
             }
@@ -308,7 +316,121 @@ fn start_ms(span: &Map<String, Value>) -> Result<i64, String> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::{Format, parse, parse_mapped};
     use super::*;
+
+    const TRACES: &str = include_str!("../../../tests/fixtures/formats/otel/genai_traces.json");
+
+    #[test]
+    fn model_call_spans_become_rows_and_the_rest_are_skipped() {
+        let b = parse(Format::Otel, TRACES, "traces.json", "cli");
+        assert_eq!(b.skipped, 2, "the agent span and the HTTP span");
+        let mut first = CostRow::new(1_772_445_600_000, "gpt-4o-2024-08-06");
+        first.request_id = Some("5b8efff798038103d269b633813fc60c:eee19b7ec3c1b174".into());
+        first.provider = Some("openai".into());
+        (
+            first.input_tokens,
+            first.cached_input_tokens,
+            first.output_tokens,
+        ) = (2006, 1920, 300);
+        first.tenant = Some("acme".into());
+        first.user = Some("u-1".into());
+        for (k, v) in [
+            ("operation", "chat"),
+            ("request_model", "gpt-4o"),
+            ("response_id", "chatcmpl-9J3uIL87gldCFtiIbyaOvTeYBRA3l"),
+        ] {
+            first.tags.insert(k.into(), v.into());
+        }
+        assert_eq!(b.rows[0].0, first);
+        let got: Vec<(u64, &str)> = b
+            .rows
+            .iter()
+            .map(|(r, p)| (p.line, r.model.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (1, "gpt-4o-2024-08-06"),
+                (4, "acme-finetune-v7"),
+                (7, "claude-sonnet-4-20250514")
+            ]
+        );
+        // The older spellings, and the tenant from the second resource.
+        let old = &b.rows[2].0;
+        assert_eq!(old.provider.as_deref(), Some("anthropic"));
+        assert_eq!(
+            (
+                old.input_tokens,
+                old.cached_input_tokens,
+                old.cache_write_tokens,
+                old.output_tokens
+            ),
+            (1200, 1000, 150, 40)
+        );
+        assert_eq!(
+            (old.tenant.as_deref(), old.user.as_deref()),
+            (Some("globex"), Some("svc-digest"))
+        );
+        assert_eq!(old.ts_ms, 1_772_445_610_500);
+        assert!(
+            b.rows.iter().all(|(r, _)| r.cost_usd.is_none()),
+            "priced by the table"
+        );
+        let aside: Vec<(u64, &str)> = b
+            .malformed
+            .iter()
+            .map(|a| (a.line, a.reason.as_str()))
+            .collect();
+        assert_eq!(aside.len(), 2, "{aside:?}");
+        assert_eq!(aside[0].0, 5);
+        assert!(aside[0].1.starts_with(
+            "resourceSpans[0].scopeSpans[0].spans[4]: attribute `gen_ai.request.model`: is required"
+        ), "{}", aside[0].1);
+        assert_eq!(
+            aside[1],
+            (
+                6,
+                "resourceSpans[0].scopeSpans[0].spans[5]: attribute `gen_ai.usage.input_tokens`: expected an intValue, got a string"
+            )
+        );
+    }
+
+    #[test]
+    fn configured_attributes_name_feature_workflow_and_tenant() {
+        let mut m = Mapping::default();
+        m.add_spec("feature=span:app.feature").unwrap();
+        m.add_spec("workflow=span:app.workflow").unwrap();
+        m.add_spec("tenant=resource:service.name").unwrap();
+        let b = parse_mapped(Format::Otel, &m, TRACES, "t", "cli");
+        let r = &b.rows[0].0;
+        assert_eq!(
+            (
+                r.tenant.as_deref(),
+                r.feature.as_deref(),
+                r.workflow.as_deref(),
+                r.user.as_deref()
+            ),
+            (
+                Some("support-api"),
+                Some("support-bot"),
+                Some("ticket-triage"),
+                Some("u-1")
+            )
+        );
+        assert_eq!(b.rows[2].0.feature, None);
+    }
+
+    #[test]
+    fn json_lines_of_exports_keep_their_line() {
+        let one: Value = serde_json::from_str(TRACES).unwrap();
+        let text = format!("{}\n{}\n", one, one);
+        let b = parse(Format::Otel, &text, "t", "cli");
+        assert_eq!(b.rows.len(), 6);
+        assert_eq!(b.skipped, 4);
+        assert_eq!(b.rows[3].1.line, 2);
+        assert_eq!(b.malformed[3].line, 2);
+    }
 
     #[test]
     fn any_values_become_plain_json() {

@@ -248,7 +248,102 @@ fn cents_to_nanos(text: &str) -> Option<i64> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::{Format, parse};
     use super::*;
+
+    const EXPORT: &str = include_str!("../../../tests/fixtures/formats/portkey/export.jsonl");
+
+    #[test]
+    fn the_export_becomes_exact_rows_with_costs_from_cents() {
+        let b = parse(Format::Portkey, EXPORT, "export.jsonl", "cli");
+        let mut first = CostRow::new(1_772_445_600_000, "gpt-4o");
+        first.request_id = Some("pk-log-0001".into());
+        first.provider = Some("openai".into());
+        (
+            first.input_tokens,
+            first.cached_input_tokens,
+            first.output_tokens,
+        ) = (2006, 1920, 300);
+        // 0.5615 cents
+        first.cost_usd = Some(Usd::from_nanos(5_615_000));
+        first.user = Some("user-123".into());
+        first.tenant = Some("acme".into());
+        first.feature = Some("support-bot".into());
+        for (k, v) in [
+            ("stream", "false"),
+            ("cache_status", "MISS"),
+            ("trace_id", "tr-support-77"),
+        ] {
+            first.tags.insert(k.into(), v.into());
+        }
+        assert_eq!(b.rows[0].0, first);
+
+        let second = &b.rows[1].0;
+        assert_eq!(second.ts_ms, 1_772_445_605_000);
+        // 0.42 cents is $0.0042 exactly.
+        assert_eq!(second.cost_usd, Some(Usd::from_nanos(4_200_000)));
+        assert_eq!(
+            (
+                second.input_tokens,
+                second.cached_input_tokens,
+                second.cache_write_tokens
+            ),
+            (1200, 1000, 150)
+        );
+        assert_eq!(
+            (
+                second.user.as_deref(),
+                second.tenant.as_deref(),
+                second.workflow.as_deref()
+            ),
+            (Some("user-9"), Some("globex"), Some("nightly-digest"))
+        );
+        assert_eq!(second.tags.get("stream").map(String::as_str), Some("true"));
+        assert_eq!(second.tags.get("attempt").map(String::as_str), Some("2"));
+
+        // No cost is unknown, to be priced, never zero; a cache hit's 0 is a given zero.
+        assert_eq!(b.rows[2].0.cost_usd, None);
+        assert_eq!(b.rows[3].0.cost_usd, Some(Usd::ZERO));
+        let lines: Vec<u64> = b.rows.iter().map(|(_, p)| p.line).collect();
+        assert_eq!(lines, [1, 2, 3, 8]);
+        let aside: Vec<(u64, &str)> = b
+            .malformed
+            .iter()
+            .map(|a| (a.line, a.reason.as_str()))
+            .collect();
+        assert_eq!(
+            aside,
+            [
+                (
+                    4,
+                    "field `cost_currency`: `EUR` is not USD; amounts are not converted"
+                ),
+                (
+                    5,
+                    "field `cached_input_tokens`: 600 is more than input_tokens 500 (input_tokens counts the whole prompt, cached part included)"
+                ),
+                (6, "field `ai_model`: is required"),
+                (7, "field `cost`: `ten` is not a number of cents"),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_mapping_reads_other_metadata_keys() {
+        let mut m = Mapping::default();
+        m.add_spec("tenant=metadata.environment").unwrap();
+        m.add_spec("feature=tag:cache_status").unwrap();
+        let line = EXPORT.lines().next().unwrap();
+        let b = super::super::parse_mapped(Format::Portkey, &m, line, "f", "cli");
+        let row = &b.rows[0].0;
+        assert_eq!(row.tenant.as_deref(), Some("prod"));
+        assert_eq!(row.feature.as_deref(), Some("MISS"));
+        assert_eq!(
+            row.user.as_deref(),
+            Some("user-123"),
+            "unmapped fields keep their default"
+        );
+    }
 
     #[test]
     fn cents_are_read_exactly() {
