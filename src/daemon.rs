@@ -382,9 +382,18 @@ async fn start_observing(
                 stale_since: stale_since.clone(),
                 health: health.clone(),
             });
-        observe::server::bind(http.listen, health.clone(), handle, ingest, async move {
-            let _ = stop.changed().await;
-        })
+        let configured = config.sources.iter().map(|s| s.name().to_string());
+        let coverage = observe::coverage::CoverageGauges::new(store.clone(), configured.collect());
+        observe::server::bind(
+            http.listen,
+            health.clone(),
+            handle,
+            Some(coverage),
+            ingest,
+            async move {
+                let _ = stop.changed().await;
+            },
+        )
         .await?;
     }
     Ok(health)

@@ -21,8 +21,11 @@
 //! | `spendpager_rows_duplicate_total` | counter | `source` |
 //! | `spendpager_heartbeats_total` | counter | `outcome` (`ok`, `failed`) |
 //! | `spendpager_compactions_total` | counter | `outcome` |
+//! | `spendpager_source_rows`, `spendpager_attribution_rows_share`, `spendpager_attribution_spend_share` | gauge, at scrape | see `coverage.rs` |
 
+pub mod coverage;
 pub mod heartbeat;
+mod otlp;
 pub mod server;
 
 use crate::store::{IngestReport, Store};
