@@ -55,16 +55,19 @@ fn gzipped(headers: &HeaderMap) -> bool {
 }
 
 /// Gunzips at most `limit` bytes; more is the same 413 as a body over the limit.
-fn gunzip(body: &[u8], limit: u64) -> Result<Vec<u8>, Response> {
+fn gunzip(body: &[u8], limit: u64) -> Result<Vec<u8>, (StatusCode, String)> {
     let mut out = Vec::new();
     let mut reader = flate2::read::MultiGzDecoder::new(body).take(limit.saturating_add(1));
-    reader
-        .read_to_end(&mut out)
-        .map_err(|_| refuse(StatusCode::BAD_REQUEST, "the body is not valid gzip"))?;
+    reader.read_to_end(&mut out).map_err(|_| {
+        (
+            StatusCode::BAD_REQUEST,
+            "the body is not valid gzip".to_string(),
+        )
+    })?;
     if out.len() as u64 > limit {
-        return Err(refuse(
+        return Err((
             StatusCode::PAYLOAD_TOO_LARGE,
-            &format!("the unzipped body is over {limit} bytes"),
+            format!("the unzipped body is over {limit} bytes"),
         ));
     }
     Ok(out)
@@ -90,7 +93,7 @@ pub(super) async fn traces(State(ep): State<Arc<IngestEndpoint>>, req: Request) 
     let body = if zipped {
         match gunzip(&body, ep.config.max_body) {
             Ok(b) => b,
-            Err(refused) => return refused,
+            Err((status, message)) => return refuse(status, &message),
         }
     } else {
         body.to_vec()

@@ -143,7 +143,7 @@ impl JsonlSource {
             pattern: pattern.to_string(),
             open: HashMap::new(),
             handles: HashMap::new(),
-            read_line: Box::new(|batch, label, text, line| parse_lines(batch, label, text, line)),
+            read_line: Box::new(parse_lines),
         }
     }
 
