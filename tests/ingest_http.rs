@@ -6,8 +6,6 @@ mod common;
 
 use common::http::*;
 use common::*;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 const TOKEN: &str = "tok-3c9a1f0e-never-in-the-log";
 
@@ -39,19 +37,7 @@ channels:
 "
         ),
     );
-    let child = Command::new(env!("CARGO_BIN_EXE_spendpager"))
-        .args(["run", "--config"])
-        .arg(s.path("config.yaml"))
-        .env("RUST_LOG", "debug")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let end = Instant::now() + Duration::from_secs(20);
-    while request(port, "GET", "/healthz", &[], b"").is_none() {
-        assert!(Instant::now() < end, "the endpoint never came up");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let child = start_daemon(&s, port);
 
     let now = jiff::Timestamp::now() - jiff::SignedDuration::from_mins(1);
     let mut lines = String::new();

@@ -54,7 +54,7 @@ pub(super) fn validate(
                     format!(
                         "`{text}`: a {} place is not in {} records ({})",
                         l.kind(),
-                        format_name(format),
+                        format.name(),
                         offered(format)
                     ),
                 ),
@@ -65,12 +65,6 @@ pub(super) fn validate(
         mapping.set(dim, locators);
     }
     mapping
-}
-
-fn format_name(format: Format) -> String {
-    clap::ValueEnum::to_possible_value(&format)
-        .map(|v| v.get_name().to_string())
-        .unwrap_or_default()
 }
 
 fn offered(format: Format) -> &'static str {

@@ -49,6 +49,12 @@ impl Locator {
         let text = text.trim();
         let (kind, rest) = match text.split_once(':') {
             Some((k, r)) if ["field", "tag", "span", "resource"].contains(&k) => (k, r.trim()),
+            // `attr:x` is a misspelt kind, not a field named so.
+            Some((k, _)) if !k.is_empty() && k.chars().all(|c| c.is_ascii_alphabetic()) => {
+                return Err(format!(
+                    "`{text}`: `{k}:` is not a kind of place (field:, tag:, span:, resource:)"
+                ));
+            }
             _ => ("field", text),
         };
         if rest.is_empty() {
@@ -262,6 +268,7 @@ mod tests {
             );
         }
         assert!(Locator::parse("tag:").is_err());
+        assert!(Locator::parse("attr:team").is_err());
         assert!(Locator::parse("metadata..team").is_err());
     }
 

@@ -9,31 +9,15 @@
 //! inside it; it becomes `input_tokens` unchanged, and the cached reads found in the usage
 //! object become `cached_input_tokens`.
 
-use super::{Record, documents, opt_count, opt_str, text_instant, type_name, usd};
+use super::{Record, object_records, opt_count, opt_str, text_instant, type_name, usd};
 use crate::row::CostRow;
 use crate::source::mapping::{Mapping, Subject};
 use serde_json::{Map, Value};
 
 pub(crate) fn records(text: &str, mapping: &Mapping) -> Vec<Record> {
-    documents(text)
-        .into_iter()
-        .map(|(line, place, value)| {
-            let raw = value.as_ref().map(|v| v.to_string()).unwrap_or_default();
-            let row = value.and_then(|v| match v {
-                Value::Object(obj) => row(&obj).and_then(|r| mapped(r, &obj, mapping)),
-                other => Err(format!(
-                    "expected a spend-log object, got {}",
-                    type_name(&other)
-                )),
-            });
-            Record {
-                line,
-                place,
-                row,
-                raw,
-            }
-        })
-        .collect()
+    object_records(text, "a spend-log object", |obj| {
+        row(obj).and_then(|r| mapped(r, obj, mapping))
+    })
 }
 
 /// One spend-log object to a row.

@@ -53,6 +53,13 @@ impl Format {
         <Format as clap::ValueEnum>::from_str(name, false).ok()
     }
 
+    /// The name the configuration and `--format` use.
+    pub fn name(self) -> String {
+        clap::ValueEnum::to_possible_value(&self)
+            .map(|v| v.get_name().to_string())
+            .unwrap_or_default()
+    }
+
     /// Whether a file of this format grows a record (or an export request) per line, and so
     /// is tailed like a JSON-lines file; the usage reports are whole documents, read again
     /// when they change.
@@ -263,6 +270,31 @@ pub(crate) fn documents(text: &str) -> Vec<(u64, String, Result<Value, String>)>
                 .collect()
         }
     }
+}
+
+/// The records of a text whose documents are one object each (LiteLLM rows, Portkey logs):
+/// `row` reads an object; anything else is set aside as not `what`.
+pub(crate) fn object_records(
+    text: &str,
+    what: &str,
+    row: impl Fn(&Map<String, Value>) -> Result<CostRow, String>,
+) -> Vec<Record> {
+    documents(text)
+        .into_iter()
+        .map(|(line, place, value)| {
+            let raw = value.as_ref().map(|v| v.to_string()).unwrap_or_default();
+            let row = value.and_then(|v| match v {
+                Value::Object(obj) => row(&obj),
+                other => Err(format!("expected {what}, got {}", type_name(&other))),
+            });
+            Record {
+                line,
+                place,
+                row,
+                raw,
+            }
+        })
+        .collect()
 }
 
 /// Reads one usage result, given its bucket, into a row.
@@ -713,6 +745,21 @@ mod tests {
                 (5, "data[1].results[0]: field `starting_at`: is required"),
             ],
         );
+    }
+
+    #[test]
+    fn native_rows_take_a_mapping_from_their_fields_and_tags() {
+        let mut m = Mapping::default();
+        m.add_spec("tenant=tag:team").unwrap();
+        m.add_spec("workflow=job.name").unwrap();
+        let text = "{\"ts\":\"2026-03-02T10:00:00Z\",\"model\":\"m\",\"tenant\":\"x\",\"tags\":{\"team\":\"acme\"},\"job\":{\"name\":\"etl\"}}\n{}\n";
+        let b = parse_mapped(Format::Native, &m, text, "f", "cli");
+        let row = &b.rows[0].0;
+        assert_eq!(
+            (row.tenant.as_deref(), row.workflow.as_deref()),
+            (Some("acme"), Some("etl"))
+        );
+        assert_reasons(&b, &[(2, "field `ts`: is required")]);
     }
 
     #[test]

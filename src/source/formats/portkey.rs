@@ -16,29 +16,14 @@
 //! user. By default `tenant` is metadata `tenant` (else `team`), `feature`, `workflow` are the
 //! metadata keys of those names; a source's `attribution` mapping names other keys.
 
-use super::{Record, documents, opt_count, opt_str, text_instant, type_name};
+use super::{Record, object_records, opt_count, opt_str, text_instant, type_name};
 use crate::money::Usd;
 use crate::row::{CostRow, MAX_ROW_USD};
 use crate::source::mapping::{Mapping, Subject};
 use serde_json::{Map, Value};
 
 pub(crate) fn records(text: &str, mapping: &Mapping) -> Vec<Record> {
-    documents(text)
-        .into_iter()
-        .map(|(line, place, value)| {
-            let raw = value.as_ref().map(|v| v.to_string()).unwrap_or_default();
-            let row = value.and_then(|v| match v {
-                Value::Object(obj) => row(&obj, mapping),
-                other => Err(format!("expected a log object, got {}", type_name(&other))),
-            });
-            Record {
-                line,
-                place,
-                row,
-                raw,
-            }
-        })
-        .collect()
+    object_records(text, "a log object", |obj| row(obj, mapping))
 }
 
 /// One exported log to a row.
