@@ -106,6 +106,25 @@ fn a_portkey_export_stores_its_cents_as_exact_dollars() {
         (again["stored"].as_u64(), again["duplicates"].as_u64()),
         (Some(0), Some(4))
     );
+
+    // Coverage: every row names its user and tenant, half of them (56 % of the spend) a
+    // feature; pk-log-0002 is streamed and retried, as its stream_mode and retry count say.
+    let out = s.run(&["sources", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let c: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let cli = &c["sources"][0];
+    assert_eq!(cli["name"], "cli");
+    assert_eq!(cli["fields"]["user"]["rows_share"], 1.0);
+    assert_eq!(cli["fields"]["tenant"]["rows_share"], 1.0);
+    assert_eq!(cli["fields"]["feature"]["rows_share"], 0.5);
+    let spend = cli["fields"]["feature"]["spend_share"].as_f64().unwrap();
+    assert!(
+        (spend - 5_615_000.0 / 10_025_000.0).abs() < 1e-12,
+        "{spend}"
+    );
+    assert_eq!(cli["kinds"]["streamed"]["rows"], 1, "{cli}");
+    assert_eq!(cli["kinds"]["retried"]["rows"], 1, "{cli}");
+    assert_eq!(cli["kinds"]["cached"]["rows"], 2, "{cli}");
 }
 
 #[test]
