@@ -205,22 +205,26 @@ fn attribute(attrs: Option<&Map<String, Value>>, key: &str) -> Result<Option<Str
     }
 }
 
-fn walk(record: &Map<String, Value>, path: &[String]) -> Result<Option<String>, String> {
-    let mut here: Value = Value::Object(record.clone());
-    for step in path {
-        // A string of JSON on the way (LiteLLM's `metadata`) is read as what it holds.
-        if let Value::String(s) = &here {
-            match serde_json::from_str::<Value>(s) {
-                Ok(v @ Value::Object(_)) => here = v,
-                _ => return Ok(None),
-            }
-        }
-        match here.get(step) {
-            Some(next) => here = next.clone(),
-            None => return Ok(None),
-        }
+/// Follows `path` from `map`; a step that holds a string of JSON (LiteLLM's `metadata`) is
+/// read as the object it holds. A path that leads nowhere is no value, not an error.
+fn walk(map: &Map<String, Value>, path: &[String]) -> Result<Option<String>, String> {
+    let Some((step, rest)) = path.split_first() else {
+        return Ok(None);
+    };
+    let Some(v) = map.get(step) else {
+        return Ok(None);
+    };
+    if rest.is_empty() {
+        return name_of(v);
     }
-    name_of(&here)
+    match v {
+        Value::Object(inner) => walk(inner, rest),
+        Value::String(s) => match serde_json::from_str::<Value>(s) {
+            Ok(Value::Object(inner)) => walk(&inner, rest),
+            _ => Ok(None),
+        },
+        _ => Ok(None),
+    }
 }
 
 /// A value as a name: text as it is, numbers and booleans as written; null and blank are none.

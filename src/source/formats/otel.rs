@@ -48,6 +48,8 @@ const CACHE_WRITE: [&str; 3] = [
 pub(crate) fn records(text: &str, mapping: &Mapping) -> (Vec<Record>, u64) {
     let docs = documents(text);
     let one_document = docs.len() == 1;
+    let mapping = default_mapping().overlay(mapping);
+    let mapping = &mapping;
     let mut out = Vec::new();
     let mut skipped = 0;
     let mut ordinal = 0u64;
@@ -169,7 +171,8 @@ fn any_value(v: &Value) -> Value {
     Value::Null
 }
 
-/// One span to a row, `None` when it is not a model call.
+/// One span to a row, `None` when it is not a model call. `mapping` is the whole mapping,
+/// defaults included.
 fn row(
     span: &Map<String, Value>,
     resource: &Map<String, Value>,
@@ -228,7 +231,7 @@ fn row(
     {
         row.tags.insert("request_model".into(), req);
     }
-    default_mapping().overlay(mapping).apply(
+    mapping.apply(
         &mut row,
         &Subject {
             record: Some(span),
