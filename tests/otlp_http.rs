@@ -1,6 +1,7 @@
 //! `POST /v1/traces` and the coverage gauges on the real daemon, over real HTTP on 127.0.0.1:
 //! the token, the OTLP/JSON body plain and gzipped, the reply with its per-span reasons,
-//! idempotency, the limits, and the shares that `/metrics` then reports.
+//! idempotency, the limits; a Portkey file the daemon polls; and the coverage shares that
+//! `/metrics` then reports for both sources.
 
 mod common;
 
@@ -53,6 +54,13 @@ fn otlp_traces_on_the_running_daemon_and_their_coverage_on_metrics() {
         &format!(
             "store: ./store.db
 schedule: \"0 0 * * *\"
+poll_interval: 1s
+sources:
+  - name: pk
+    kind: jsonl
+    format: portkey
+    path: ./portkey.jsonl
+    attribution: {{ feature: metadata.product }}
 http:
   listen: 127.0.0.1:{port}
   ingest:
@@ -62,6 +70,16 @@ http:
     attribution: {{ feature: span:app.feature }}
 channels:
   out: {{ kind: console }}
+"
+        ),
+    );
+    // A Portkey export the daemon tails: two calls of a minute ago, 0.42 and 1.5 cents.
+    let at = jiff::Timestamp::now() - jiff::SignedDuration::from_mins(1);
+    s.write(
+        "portkey.jsonl",
+        &format!(
+            "{{\"id\":\"p1\",\"created_at\":\"{at}\",\"ai_model\":\"gpt-4o\",\"cost\":0.42,\"metadata\":{{\"_user\":\"u1\",\"product\":\"search\"}}}}
+{{\"id\":\"p2\",\"created_at\":\"{at}\",\"ai_model\":\"gpt-4o\",\"cost\":1.5,\"metadata\":{{\"_user\":\"u2\"}}}}
 "
         ),
     );
@@ -139,6 +157,30 @@ channels:
     );
     assert_eq!(status, 413);
 
+    // The daemon has polled the Portkey file by now (every second).
+    let db = rusqlite::Connection::open(s.path("store.db")).unwrap();
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let pk = loop {
+        let got: Vec<(String, i64, Option<String>)> = db
+            .prepare("SELECT request_id, cost_nanos, feature FROM rows WHERE source = 'pk' ORDER BY request_id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        if got.len() == 2 || std::time::Instant::now() > end {
+            break got;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert_eq!(
+        pk,
+        [
+            ("p1".to_string(), 4_200_000, Some("search".to_string())),
+            ("p2".to_string(), 15_000_000, None)
+        ]
+    );
+
     // Coverage of source `otlp`: the tenant is on all three rows; the user on two (both
     // priced: all the priced spend); the mapped feature on the first only,
     // 0.005615 of 0.0072275 priced.
@@ -192,6 +234,18 @@ channels:
         .is_some(),
         "{page}"
     );
+    // And of the polled source: the mapped feature on p1, 0.42 of 1.92 cents.
+    assert_eq!(
+        gauge(&page, "spendpager_source_rows", &[("source", "pk")]),
+        Some(2.0)
+    );
+    let pk_feature = gauge(
+        &page,
+        "spendpager_attribution_spend_share",
+        &[("source", "pk"), ("field", "feature"), ("kind", "all")],
+    )
+    .unwrap();
+    assert!((pk_feature - 0.42 / 1.92).abs() < 1e-9, "{pk_feature}");
 
     let err = stop(child);
     assert!(err.contains("POST /v1/traces"), "{err}");
