@@ -6,6 +6,7 @@ use crate::notify::outbox::Deliverer;
 use crate::notify::{self, Channel};
 use crate::price::PriceTable;
 use crate::source::formats::{self, Format};
+use crate::source::mapping::Mapping;
 use crate::store::{IngestReport, Store, StoreHistory};
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
@@ -44,6 +45,11 @@ enum Command {
         /// The files' format: native rows, or a gateway or provider export.
         #[arg(long, value_enum, default_value = "native")]
         format: Format,
+        /// Where an attribution field comes from, as a source's `attribution` says it:
+        /// `tenant=metadata.team`, `feature=tag:feature`, `workflow=span:app.workflow`
+        /// (repeatable; laid over the mapping of the configured source named by --source).
+        #[arg(long = "map", value_name = "FIELD=PLACE")]
+        map: Vec<String>,
         #[arg(required = true)]
         files: Vec<String>,
     },
@@ -290,15 +296,17 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             source,
             json,
             format,
+            map,
             files,
         } => {
             let config = load_config(&cli)?;
+            let mapping = ingest_mapping(&config, source, *format, map)?;
             let prices = prices(&config)?;
             let mut store = Store::open(&config.store)?;
             let mut report = IngestReport::default();
             for f in files {
                 report.merge(formats::ingest_once(
-                    &mut store, &prices, source, *format, f,
+                    &mut store, &prices, source, *format, &mapping, f,
                 )?);
             }
             if *json {
@@ -612,6 +620,44 @@ fn deliver_now(
     ))
 }
 
+/// The mapping `ingest` reads with: the configured source's of that name (when it reads the
+/// same format), then each `--map`, checked against the format as the configuration is.
+fn ingest_mapping(
+    config: &Config,
+    source: &str,
+    format: Format,
+    specs: &[String],
+) -> anyhow::Result<Mapping> {
+    let mut mapping = config
+        .sources
+        .iter()
+        .find_map(|s| match s {
+            crate::config::SourceConfig::Jsonl {
+                name,
+                format: f,
+                mapping,
+                ..
+            } if name == source && *f == format => Some(mapping.clone()),
+            _ => None,
+        })
+        .unwrap_or_default();
+    for spec in specs {
+        let mut one = Mapping::default();
+        one.add_spec(spec)
+            .map_err(|e| anyhow::anyhow!("--map {e}"))?;
+        for (_, places) in &one.fields {
+            if let Some(bad) = places.iter().find(|l| !format.offers(l.kind())) {
+                anyhow::bail!(
+                    "--map `{spec}`: a {} place is not in {format:?} records",
+                    bad.kind()
+                );
+            }
+        }
+        mapping = mapping.overlay(&one);
+    }
+    Ok(mapping)
+}
+
 fn print_ingest(out: &mut dyn Write, r: &IngestReport) -> std::io::Result<()> {
     writeln!(
         out,
@@ -627,6 +673,13 @@ fn print_ingest(out: &mut dyn Write, r: &IngestReport) -> std::io::Result<()> {
             out,
             "{} stored rows had no request id: their identity is their content and position in the file",
             r.without_request_id
+        )?;
+    }
+    if r.skipped > 0 {
+        writeln!(
+            out,
+            "{} records skipped: not model calls (trace spans of other work)",
+            r.skipped
         )?;
     }
     for a in r.set_aside.iter().take(50) {

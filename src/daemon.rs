@@ -317,9 +317,10 @@ async fn poll(
                     if let Some(ms) = r.oldest_ts_ms {
                         stored = Some(stored.map_or(ms, |s| s.min(ms)));
                     }
-                    if r.stored + r.set_aside.len() as u64 > 0 {
+                    if r.stored + r.set_aside.len() as u64 + r.skipped > 0 {
                         tracing::info!(source = src.name(), stored = r.stored, duplicates = r.duplicates,
-                            conflicts = r.conflicts, set_aside = r.set_aside.len(), unpriced = r.unpriced_rows(), "ingested");
+                            conflicts = r.conflicts, set_aside = r.set_aside.len(), skipped = r.skipped,
+                            unpriced = r.unpriced_rows(), "ingested");
                     }
                     for a in r.set_aside.iter().take(20) {
                         tracing::warn!(source = %a.source, file = %a.file, line = a.line, reason = %a.reason, "row set aside");
@@ -382,9 +383,18 @@ async fn start_observing(
                 stale_since: stale_since.clone(),
                 health: health.clone(),
             });
-        observe::server::bind(http.listen, health.clone(), handle, ingest, async move {
-            let _ = stop.changed().await;
-        })
+        let configured = config.sources.iter().map(|s| s.name().to_string());
+        let coverage = observe::coverage::CoverageGauges::new(store.clone(), configured.collect());
+        observe::server::bind(
+            http.listen,
+            health.clone(),
+            handle,
+            Some(coverage),
+            ingest,
+            async move {
+                let _ = stop.changed().await;
+            },
+        )
         .await?;
     }
     Ok(health)

@@ -344,6 +344,7 @@ fn the_table_reads_exactly_as_ingest_format_litellm_reads_its_export() {
         &prices,
         "litellm",
         spendpager::source::formats::Format::Litellm,
+        &spendpager::source::mapping::Mapping::default(),
         path_str(&export_file),
     )
     .unwrap();
@@ -876,4 +877,51 @@ fn an_older_table_with_fewer_columns_and_a_zoned_start_in_its_own_schema_reads_t
     let r = src.poll(&mut store, &prices).unwrap();
     assert_eq!((r.stored, r.duplicates), (1, 0));
     assert_eq!(ids(&store), ["o0", "o1", "o2"]);
+}
+
+#[test]
+fn a_postgres_source_maps_its_callers_from_the_places_the_config_names() {
+    let pw = fresh_password();
+    let pg = litellm_cluster(&pw);
+    five_rows(&pg);
+    let s = Scratch::new();
+    // Tenant from the team id (not the team alias), feature from a request tag, workflow from
+    // a metadata path that only r1 has; user keeps its default.
+    let config = pg_config(
+        &s,
+        &pg,
+        &pw,
+        READER,
+        "    attribution:\n      tenant: team_id\n      feature: tag:feature\n      workflow: metadata.spend_logs_metadata.workflow",
+    );
+    let mut store = s.store();
+    let mut src = source::build(&config.sources[0]);
+    let r = src.poll(&mut store, &PriceTable::bundled()).unwrap();
+    assert_eq!(r.stored, 3);
+    let callers: Vec<(String, [Option<String>; 4])> = stored(&store)
+        .into_iter()
+        .map(|r| (r.id, r.callers))
+        .collect();
+    let s_ = |v: &str| Some(v.to_string());
+    assert_eq!(
+        callers,
+        [
+            ("r0".to_string(), [None, None, None, None]),
+            (
+                "r1".to_string(),
+                [s_("t-1"), s_("search"), s_("u-17"), s_("nightly")]
+            ),
+            ("r2".to_string(), [s_("t-2"), None, s_("svc"), None]),
+        ]
+    );
+    // A sqlite table maps its columns instead, and says so.
+    let bad = s.write(
+        "bad.yaml",
+        "sources:\n  - name: app\n    kind: sqlite_table\n    path: ./app.db\n    table: calls\n    attribution: { tenant: team_id }\n",
+    );
+    let err = Config::load(&bad).unwrap_err().to_string();
+    assert!(
+        err.contains("sources[app].attribution: is only for kinds jsonl and postgres"),
+        "{err}"
+    );
 }

@@ -7,6 +7,8 @@ use common::*;
 use spendpager::config::SourceConfig;
 use spendpager::price::PriceTable;
 use spendpager::source;
+use spendpager::source::formats::Format;
+use spendpager::source::mapping::Mapping;
 use std::io::Write;
 
 fn row(id: &str, minute: u32) -> String {
@@ -32,6 +34,8 @@ fn a_tailed_file_survives_rotation_truncation_and_half_written_lines() {
     let mut src = source::build(&SourceConfig::Jsonl {
         name: "app".into(),
         pattern,
+        format: Format::Native,
+        mapping: Mapping::default(),
     });
     let live = logs.join("app.jsonl");
 
@@ -78,6 +82,8 @@ fn a_tailed_file_survives_rotation_truncation_and_half_written_lines() {
     let mut narrow = source::build(&SourceConfig::Jsonl {
         name: "narrow".into(),
         pattern: format!("{}/*.jsonl", logs.display()),
+        format: Format::Native,
+        mapping: Mapping::default(),
     });
     assert_eq!(
         narrow.poll(&mut store, &prices).unwrap().stored,
@@ -111,6 +117,8 @@ fn a_tailed_file_survives_rotation_truncation_and_half_written_lines() {
     let mut again = source::build(&SourceConfig::Jsonl {
         name: "app".into(),
         pattern: format!("{}/*.jsonl*", logs.display()),
+        format: Format::Native,
+        mapping: Mapping::default(),
     });
     // For source `app` the late line and the new file are new; nothing it read is read again.
     assert_eq!(again.poll(&mut store, &prices).unwrap().stored, 2);

@@ -2,6 +2,7 @@
 //! refuses unknown keys, then validated once into the typed model that the daemon, `rules
 //! check` and the backtest all share. Every error names the file, line, column and field.
 
+mod attribution;
 mod channel;
 pub mod ops;
 pub mod postgres;
@@ -50,6 +51,10 @@ pub enum SourceConfig {
     Jsonl {
         name: String,
         pattern: String,
+        /// `native` unless the source says `format:`.
+        format: crate::source::formats::Format,
+        /// Empty unless the source says `attribution:`.
+        mapping: crate::source::mapping::Mapping,
     },
     SqliteTable {
         name: String,
@@ -544,6 +549,20 @@ fn validate_source(
 ) -> Option<SourceConfig> {
     let raw = &s.value;
     let field = |f: &str| format!("sources[{}].{f}", raw.name);
+    if raw.kind != SourceKindName::Jsonl && raw.format.is_some() {
+        p.at(
+            s,
+            field("format"),
+            "is only for kind jsonl (a table maps its `columns`)",
+        );
+    }
+    if raw.kind == SourceKindName::SqliteTable && raw.attribution.is_some() {
+        p.at(
+            s,
+            field("attribution"),
+            "is only for kinds jsonl and postgres (a table maps its `columns`)",
+        );
+    }
     if raw.kind == SourceKindName::Postgres {
         return postgres::validate(s, resolve, p);
     }
@@ -563,6 +582,29 @@ fn validate_source(
     match raw.kind {
         SourceKindName::Postgres => None,
         SourceKindName::Jsonl => {
+            use crate::source::formats::Format;
+            let format = match &raw.format {
+                None => Format::Native,
+                Some(f) => match Format::from_name(&f.value) {
+                    Some(format) => format,
+                    None => {
+                        p.at(
+                            f,
+                            field("format"),
+                            format!(
+                                "`{}`: use native, litellm, portkey, otel, openai-usage, \
+                                 openai-costs or anthropic-usage",
+                                f.value
+                            ),
+                        );
+                        return None;
+                    }
+                },
+            };
+            let mapping = match &raw.attribution {
+                Some(a) => attribution::validate(a, format, &format!("sources[{}]", raw.name), p),
+                None => Default::default(),
+            };
             for (set, key) in [
                 (raw.table.is_some(), "table"),
                 (raw.cursor.is_some(), "cursor"),
@@ -581,6 +623,8 @@ fn validate_source(
             Some(SourceConfig::Jsonl {
                 name: raw.name.clone(),
                 pattern,
+                format,
+                mapping,
             })
         }
         SourceKindName::SqliteTable => {

@@ -15,6 +15,7 @@ use super::units::{ByteSize, Dur};
 use super::{Problems, Rule, RuleKind};
 use crate::config::{Period, Seasonality};
 use crate::secret::Secret;
+use crate::source::formats::Format;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -36,6 +37,8 @@ pub struct RawIngest {
     pub token_credential: Option<String>,
     pub max_body: Option<ByteSize>,
     pub source: Option<String>,
+    /// Where the callers of `POST /v1/traces` spans are named (span and resource attributes).
+    pub attribution: Option<super::attribution::RawAttribution>,
 }
 
 #[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
@@ -77,6 +80,8 @@ pub struct IngestConfig {
     pub token: Secret,
     pub max_body: u64,
     pub source: String,
+    /// The attribution mapping of OTLP spans posted to `/v1/traces`.
+    pub otel_mapping: crate::source::mapping::Mapping,
 }
 
 /// The largest `POST /ingest` body unless `max_body` says otherwise.
@@ -213,10 +218,16 @@ fn validate_ingest(
     if source.trim().is_empty() {
         p.file_level("http.ingest.source", "must not be empty");
     }
+    let otel_mapping = i
+        .attribution
+        .as_ref()
+        .map(|a| super::attribution::validate(a, Format::Otel, "http.ingest", p))
+        .unwrap_or_default();
     Some(IngestConfig {
         token,
         max_body,
         source,
+        otel_mapping,
     })
 }
 

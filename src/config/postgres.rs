@@ -61,6 +61,8 @@ pub struct PostgresSourceConfig {
     pub table: String,
     /// Rows up to this far before the cursor are looked at again on every poll.
     pub overlap: Dur,
+    /// Where tenant, feature, user and workflow come from, over the `litellm` defaults.
+    pub mapping: crate::source::mapping::Mapping,
 }
 
 /// Keys the other kinds take and a `postgres` source refuses.
@@ -124,6 +126,15 @@ pub(super) fn validate(
             "is only used with tls: require",
         );
     }
+    let mapping = match &raw.attribution {
+        Some(a) => super::attribution::validate(
+            a,
+            crate::source::formats::Format::Litellm,
+            &format!("sources[{}]", raw.name),
+            p,
+        ),
+        None => Default::default(),
+    };
     Some(SourceConfig::Postgres(Box::new(PostgresSourceConfig {
         name: raw.name.clone(),
         host: c.host.clone(),
@@ -137,5 +148,6 @@ pub(super) fn validate(
         schema: raw.schema.clone(),
         table,
         overlap,
+        mapping,
     })))
 }

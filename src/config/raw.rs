@@ -67,6 +67,10 @@ pub struct RawSource {
     pub schema: Option<String>,
     /// postgres: how far behind the cursor each poll reads again, for rows written late.
     pub overlap: Option<Dur>,
+    /// jsonl: the files' format (`native` by default, or a gateway or provider export).
+    pub format: Option<Spanned<String>>,
+    /// jsonl: where tenant, feature, user and workflow come from.
+    pub attribution: Option<super::attribution::RawAttribution>,
 }
 
 #[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]

@@ -19,10 +19,14 @@
 //! | `spendpager_rows_stored_total` | counter | `source` |
 //! | `spendpager_rows_set_aside_total` | counter | `source` |
 //! | `spendpager_rows_duplicate_total` | counter | `source` |
+//! | `spendpager_records_skipped_total` | counter | `source`: trace spans that are no model call |
 //! | `spendpager_heartbeats_total` | counter | `outcome` (`ok`, `failed`) |
 //! | `spendpager_compactions_total` | counter | `outcome` |
+//! | `spendpager_source_rows`, `spendpager_attribution_rows_share`, `spendpager_attribution_spend_share` | gauge, at scrape | see `coverage.rs` |
 
+pub mod coverage;
 pub mod heartbeat;
+mod otlp;
 pub mod server;
 
 use crate::store::{IngestReport, Store};
@@ -160,8 +164,12 @@ pub fn ingested(source: &str, report: &IngestReport) {
         .increment(report.stored);
     metrics::counter!("spendpager_rows_set_aside_total", "source" => s.clone())
         .increment(report.set_aside.len() as u64);
-    metrics::counter!("spendpager_rows_duplicate_total", "source" => s)
+    metrics::counter!("spendpager_rows_duplicate_total", "source" => s.clone())
         .increment(report.duplicates);
+    if report.skipped > 0 {
+        metrics::counter!("spendpager_records_skipped_total", "source" => s)
+            .increment(report.skipped);
+    }
 }
 
 /// Counts one delivery attempt's outcome.

@@ -7,7 +7,8 @@
 //! rows are validated and stored like a JSONL file's, under the configured source name and
 //! with positions `http:<line>` (or `http:<index + 1>` in an array), so a body sent again
 //! stores nothing new. A missing or wrong token is 401 and a body over `max_body` is 413;
-//! neither stores anything.
+//! neither stores anything. `POST /v1/traces` takes OTLP/JSON traces the same way (see
+//! `otlp.rs`).
 
 use super::Health;
 use crate::config::ops::IngestConfig;
@@ -48,10 +49,15 @@ pub struct IngestEndpoint {
 struct Shared {
     health: Arc<Health>,
     handle: PrometheusHandle,
+    coverage: Option<Arc<super::coverage::CoverageGauges>>,
 }
 
 async fn metrics_page(State(s): State<Shared>) -> Response {
     s.health.update_lag();
+    if let Some(c) = s.coverage.clone() {
+        // The coverage lag, read from the store, replaces the one kept in memory.
+        let _ = tokio::task::spawn_blocking(move || c.refresh()).await;
+    }
     s.handle.run_upkeep();
     (
         [(
@@ -73,23 +79,30 @@ async fn healthz(State(s): State<Shared>) -> Response {
     (status, axum::Json(report)).into_response()
 }
 
-/// The reply to a good `POST /ingest`.
+/// The reply to a good `POST /ingest` (and the body of a `POST /v1/traces` reply).
 #[derive(Serialize)]
-struct IngestReply {
-    stored: u64,
-    duplicates: u64,
-    conflicts: u64,
-    set_aside: Vec<AsideReply>,
-    unpriced_by_model: BTreeMap<String, u64>,
+pub(super) struct IngestReply {
+    pub stored: u64,
+    pub duplicates: u64,
+    pub conflicts: u64,
+    /// Spans that are not model calls (only `/v1/traces` has them).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub skipped: u64,
+    pub set_aside: Vec<AsideReply>,
+    pub unpriced_by_model: BTreeMap<String, u64>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[derive(Serialize)]
-struct AsideReply {
-    line: u64,
-    reason: String,
+pub(super) struct AsideReply {
+    pub line: u64,
+    pub reason: String,
 }
 
-fn refuse(status: StatusCode, message: &str) -> Response {
+pub(super) fn refuse(status: StatusCode, message: &str) -> Response {
     let body = axum::Json(serde_json::json!({ "error": message }));
     if status == StatusCode::UNAUTHORIZED {
         (status, [(header::WWW_AUTHENTICATE, "Bearer")], body).into_response()
@@ -101,7 +114,7 @@ fn refuse(status: StatusCode, message: &str) -> Response {
 /// Whether the request carries `Authorization: Bearer <token>`. The comparison is of
 /// digests, in time independent of where they differ, so neither the content nor the length
 /// of the token can be learnt from timing.
-fn authorized(headers: &HeaderMap, token: &str) -> bool {
+pub(super) fn authorized(headers: &HeaderMap, token: &str) -> bool {
     let Some(value) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -184,24 +197,45 @@ async fn ingest(State(ep): State<Arc<IngestEndpoint>>, req: Request) -> Response
             "send application/x-ndjson (JSON lines) or application/json (an array of rows)",
         );
     }
-    // The limit is set by the route's DefaultBodyLimit; over it is 413.
-    let body = match Bytes::from_request(req, &()).await {
+    let body = match read_body(&ep, req, "POST /ingest").await {
         Ok(b) => b,
-        Err(rejection) => {
-            let status = rejection.status();
-            let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
-                format!("the body is over {} bytes", ep.config.max_body)
-            } else {
-                "cannot read the body".to_string()
-            };
-            tracing::warn!(status = status.as_u16(), "POST /ingest refused: {message}");
-            return refuse(status, &message);
-        }
+        Err(refused) => return refused,
     };
     let batch = match parse_body(&ep.config.source, &body) {
         Ok(b) => b,
         Err(m) => return refuse(StatusCode::BAD_REQUEST, &m),
     };
+    match store_batch(&ep, batch, "POST /ingest").await {
+        Ok(report) => (StatusCode::OK, axum::Json(IngestReply::from(report))).into_response(),
+        Err(refused) => refused,
+    }
+}
+
+/// Reads the body; the limit is set by the route's DefaultBodyLimit, and over it is 413.
+pub(super) async fn read_body(
+    ep: &IngestEndpoint,
+    req: Request,
+    route: &'static str,
+) -> Result<Bytes, Response> {
+    Bytes::from_request(req, &()).await.map_err(|rejection| {
+        let status = rejection.status();
+        let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            format!("the body is over {} bytes", ep.config.max_body)
+        } else {
+            "cannot read the body".to_string()
+        };
+        tracing::warn!(status = status.as_u16(), "{route} refused: {message}");
+        refuse(status, &message)
+    })
+}
+
+/// Stores a parsed batch under the store lock, off the async workers, and counts and logs
+/// it; a failure is the 500 to answer.
+pub(super) async fn store_batch(
+    ep: &Arc<IngestEndpoint>,
+    batch: IngestBatch,
+    route: &'static str,
+) -> Result<IngestReport, Response> {
     let ep2 = ep.clone();
     let result = tokio::task::spawn_blocking(move || -> anyhow::Result<IngestReport> {
         let prices = ep2.prices.lock().expect("prices lock").clone();
@@ -216,12 +250,18 @@ async fn ingest(State(ep): State<Arc<IngestEndpoint>>, req: Request) -> Response
     let report = match result {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => {
-            tracing::error!(error = %format!("{e:#}"), "POST /ingest: storing failed");
-            return refuse(StatusCode::INTERNAL_SERVER_ERROR, "storing the rows failed");
+            tracing::error!(error = %format!("{e:#}"), "{route}: storing failed");
+            return Err(refuse(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "storing the rows failed",
+            ));
         }
         Err(e) => {
-            tracing::error!(error = %e, "POST /ingest: the store task failed");
-            return refuse(StatusCode::INTERNAL_SERVER_ERROR, "storing the rows failed");
+            tracing::error!(error = %e, "{route}: the store task failed");
+            return Err(refuse(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "storing the rows failed",
+            ));
         }
     };
     let source = ep.config.source.as_str();
@@ -235,26 +275,33 @@ async fn ingest(State(ep): State<Arc<IngestEndpoint>>, req: Request) -> Response
         duplicates = report.duplicates,
         conflicts = report.conflicts,
         set_aside = report.set_aside.len(),
-        "POST /ingest"
+        skipped = report.skipped,
+        "{route}"
     );
     for a in report.set_aside.iter().take(20) {
         tracing::warn!(source = %a.source, line = a.line, reason = %a.reason, "row set aside");
     }
-    let reply = IngestReply {
-        stored: report.stored,
-        duplicates: report.duplicates,
-        conflicts: report.conflicts,
-        set_aside: report
-            .set_aside
-            .into_iter()
-            .map(|a| AsideReply {
-                line: a.line,
-                reason: a.reason,
-            })
-            .collect(),
-        unpriced_by_model: report.unpriced_by_model,
-    };
-    (StatusCode::OK, axum::Json(reply)).into_response()
+    Ok(report)
+}
+
+impl From<IngestReport> for IngestReply {
+    fn from(report: IngestReport) -> IngestReply {
+        IngestReply {
+            stored: report.stored,
+            duplicates: report.duplicates,
+            conflicts: report.conflicts,
+            skipped: report.skipped,
+            set_aside: report
+                .set_aside
+                .into_iter()
+                .map(|a| AsideReply {
+                    line: a.line,
+                    reason: a.reason,
+                })
+                .collect(),
+            unpriced_by_model: report.unpriced_by_model,
+        }
+    }
 }
 
 /// Binds `addr` now (so a taken port is a start-up error) and returns the server, which
@@ -263,6 +310,7 @@ pub async fn bind(
     addr: SocketAddr,
     health: Arc<Health>,
     handle: PrometheusHandle,
+    coverage: Option<super::coverage::CoverageGauges>,
     ingest_endpoint: Option<IngestEndpoint>,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
@@ -272,17 +320,22 @@ pub async fn bind(
     let mut app = Router::new()
         .route("/metrics", get(metrics_page))
         .route("/healthz", get(healthz))
-        .with_state(Shared { health, handle });
+        .with_state(Shared {
+            health,
+            handle,
+            coverage: coverage.map(Arc::new),
+        });
     if let Some(ep) = ingest_endpoint {
         let limit = usize::try_from(ep.config.max_body).unwrap_or(usize::MAX);
         let source = ep.config.source.clone();
         app = app.merge(
             Router::new()
                 .route("/ingest", post(ingest))
+                .route("/v1/traces", post(super::otlp::traces))
                 .layer(DefaultBodyLimit::max(limit))
                 .with_state(Arc::new(ep)),
         );
-        tracing::info!(listen = %addr, source = %source, max_body = limit, "serving POST /ingest");
+        tracing::info!(listen = %addr, source = %source, max_body = limit, "serving POST /ingest and POST /v1/traces");
     }
     tracing::info!(listen = %addr, "serving /metrics and /healthz");
     Ok(tokio::spawn(async move {

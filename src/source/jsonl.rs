@@ -113,6 +113,10 @@ fn read_line_lossy(reader: &mut impl BufRead, buf: &mut String) -> std::io::Resu
     Ok(n)
 }
 
+/// Reads one complete line of a tailed file (its label, text and line number) into a batch;
+/// native rows unless the source reads another format.
+pub type LineReader = Box<dyn Fn(&mut IngestBatch, &str, &str, u64) + Send>;
+
 /// Where a tailed file was left.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 struct FileCursor {
@@ -129,6 +133,7 @@ pub struct JsonlSource {
     /// name the glob does not match is still read to its end through its open handle.
     open: HashMap<String, PathBuf>,
     handles: HashMap<String, std::fs::File>,
+    read_line: LineReader,
 }
 
 impl JsonlSource {
@@ -138,7 +143,14 @@ impl JsonlSource {
             pattern: pattern.to_string(),
             open: HashMap::new(),
             handles: HashMap::new(),
+            read_line: Box::new(parse_lines),
         }
+    }
+
+    /// The same source reading each line with `read` (a gateway's JSON lines, OTLP exports).
+    pub fn reading(mut self, read: LineReader) -> JsonlSource {
+        self.read_line = read;
+        self
     }
 
     fn files(&self) -> anyhow::Result<Vec<PathBuf>> {
@@ -220,7 +232,7 @@ impl JsonlSource {
                 cursor.offset += n as u64;
                 cursor.line += 1;
                 lines += 1;
-                parse_lines(
+                (self.read_line)(
                     &mut batch,
                     &label,
                     &String::from_utf8_lossy(&bytes),

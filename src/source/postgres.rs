@@ -87,6 +87,7 @@ impl PostgresSource {
             };
             let parsed = match serde_json::from_str::<Value>(&json) {
                 Ok(Value::Object(obj)) => litellm::row(&obj)
+                    .and_then(|row| litellm::mapped(row, &obj, &self.config.mapping))
                     .and_then(|row| row.validate().map(|_| row).map_err(|e| e.to_string())),
                 Ok(_) => Err("not a JSON object".into()),
                 Err(e) => Err(format!("not valid JSON: {e}")),

@@ -42,6 +42,8 @@ pub struct IngestBatch {
     pub rows: Vec<(CostRow, Position)>,
     pub malformed: Vec<SetAside>,
     pub cursors: Vec<(String, String)>,
+    /// Records that are not cost rows (trace spans that are no model call): counted only.
+    pub skipped: u64,
 }
 
 impl IngestBatch {
@@ -51,6 +53,7 @@ impl IngestBatch {
             rows: Vec::new(),
             malformed: Vec::new(),
             cursors: Vec::new(),
+            skipped: 0,
         }
     }
 
@@ -84,6 +87,9 @@ pub struct IngestReport {
     pub unpriced_by_model: BTreeMap<String, u64>,
     /// Stored rows that came without a request id (identity from content and position).
     pub without_request_id: u64,
+    /// Records read that are not cost rows, such as trace spans that are no model call.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub skipped: u64,
     /// Spend of the stored rows that have a cost.
     pub priced_usd: Usd,
     /// The newest stored row's timestamp, for the source-lag metric.
@@ -104,6 +110,7 @@ impl IngestReport {
             *self.unpriced_by_model.entry(m).or_default() += n;
         }
         self.without_request_id += other.without_request_id;
+        self.skipped += other.skipped;
         self.priced_usd += other.priced_usd;
         self.newest_ts_ms = self.newest_ts_ms.max(other.newest_ts_ms);
         self.oldest_ts_ms = match (self.oldest_ts_ms, other.oldest_ts_ms) {
@@ -192,7 +199,10 @@ impl Store {
             .collect();
 
         self.write(|tx| {
-            let mut report = IngestReport::default();
+            let mut report = IngestReport {
+                skipped: batch.skipped,
+                ..IngestReport::default()
+            };
             let mut deltas: HashMap<(i64, DimKey), Delta> = HashMap::new();
             // Raw rows before this were deleted by retention, and with them the duplicate
             // check: such a row is set aside rather than perhaps counted twice.
@@ -415,4 +425,8 @@ fn apply_rollups(
         ])?;
     }
     Ok(())
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }

@@ -2,6 +2,8 @@
 //! receiver on 127.0.0.1 that records what it is sent and answers as the test scripts.
 #![allow(dead_code)]
 
+pub mod http;
+
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;

@@ -9,31 +9,16 @@
 //! inside it; it becomes `input_tokens` unchanged, and the cached reads found in the usage
 //! object become `cached_input_tokens`.
 
-use super::{Record, documents, opt_count, opt_str, text_instant, type_name, usd};
+use super::{Record, object_records, opt_count, opt_str, text_instant, type_name, usd};
 use crate::money::Usd;
 use crate::row::CostRow;
+use crate::source::mapping::{Mapping, Subject};
 use serde_json::{Map, Value};
 
-pub(crate) fn records(text: &str) -> Vec<Record> {
-    documents(text)
-        .into_iter()
-        .map(|(line, place, value)| {
-            let raw = value.as_ref().map(|v| v.to_string()).unwrap_or_default();
-            let row = value.and_then(|v| match v {
-                Value::Object(obj) => row(&obj),
-                other => Err(format!(
-                    "expected a spend-log object, got {}",
-                    type_name(&other)
-                )),
-            });
-            Record {
-                line,
-                place,
-                row,
-                raw,
-            }
-        })
-        .collect()
+pub(crate) fn records(text: &str, mapping: &Mapping) -> Vec<Record> {
+    object_records(text, "a spend-log object", |obj| {
+        row(obj).and_then(|r| mapped(r, obj, mapping))
+    })
 }
 
 /// One spend-log object to a row.
@@ -141,6 +126,29 @@ pub fn row(obj: &Map<String, Value>) -> Result<CostRow, String> {
     Ok(row)
 }
 
+/// Lays a source's mapping over the defaults; a request tag `NAME:value` is tag `NAME`.
+pub(crate) fn mapped(
+    mut row: CostRow,
+    obj: &Map<String, Value>,
+    mapping: &Mapping,
+) -> Result<CostRow, String> {
+    if mapping.is_empty() {
+        return Ok(row);
+    }
+    let tags = request_tags(obj)?
+        .iter()
+        .filter_map(|t| t.split_once(':'))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let subject = Subject {
+        record: Some(obj),
+        tags,
+        ..Subject::default()
+    };
+    mapping.apply(&mut row, &subject)?;
+    Ok(row)
+}
+
 /// A field LiteLLM may write either as JSON or as a string holding JSON.
 fn embedded(obj: &Map<String, Value>, key: &str) -> Result<Option<Value>, String> {
     match obj.get(key) {
@@ -184,7 +192,7 @@ mod tests {
         include_str!("../../../tests/fixtures/formats/litellm/standard_logging_payload.json");
 
     fn one(text: &str) -> CostRow {
-        let mut r = records(text);
+        let mut r = records(text, &Mapping::default());
         assert_eq!(r.len(), 1);
         r.remove(0).row.unwrap()
     }
