@@ -52,7 +52,13 @@ pub fn step_book(
         let mut build = |d: &evaluate::Decision, status: Status| {
             let points = if status == Status::Firing {
                 let bucket = model::chart_bucket_minutes(d.window.minutes());
-                store::bucketed_spend(conn, d.window.start_ms(), d.window.end_ms(), bucket, &d.labels, &rule.filter)
+                // A firing decision names its combinations; their index finds its rows.
+                let (start, end) = (d.window.start_ms(), d.window.end_ms());
+                if d.combos.is_empty() {
+                    store::bucketed_spend(conn, start, end, bucket, &d.labels, &rule.filter)
+                } else {
+                    store::bucketed_spend_of(conn, start, end, bucket, &d.combos)
+                }
                     .map_err(|e| tracing::warn!(rule = %rule.name, error = %e, "cannot read the chart's spend"))
                     .ok()
             } else {
@@ -64,14 +70,12 @@ pub fn step_book(
                 evidence.push((*dimension, None));
             }
             let samples = if status == Status::Firing {
-                store::sample_request_ids(
-                    conn,
-                    d.window.start_ms(),
-                    d.window.end_ms(),
-                    &evidence,
-                    &rule.filter,
-                    SAMPLE_IDS,
-                )
+                let (start, end) = (d.window.start_ms(), d.window.end_ms());
+                if d.combos.is_empty() {
+                    store::sample_request_ids(conn, start, end, &evidence, &rule.filter, SAMPLE_IDS)
+                } else {
+                    store::sample_request_ids_of(conn, start, end, &d.combos, SAMPLE_IDS)
+                }
                 .unwrap_or_else(|e| {
                     tracing::warn!(rule = %rule.name, error = %e, "cannot read sample request ids");
                     Vec::new()

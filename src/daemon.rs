@@ -22,7 +22,6 @@ use jiff::Timestamp;
 use sd_notify::NotifyState;
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::signal::unix::{SignalKind, signal};
@@ -112,11 +111,10 @@ pub async fn run(config_path: PathBuf, config: Config) -> anyhow::Result<()> {
     let mut sigint = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
     let mut sighup = signal(SignalKind::hangup()).context("installing SIGHUP handler")?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    // Shared with `POST /ingest`: the prices it stores with, and the oldest row it stored
-    // since the last cycle, whose cached windows the cycle must drop.
+    // Shared with `POST /ingest`: the prices it stores with. What it stores goes through the
+    // same store, whose change log keeps the cycle's cached windows current.
     let prices = Arc::new(Mutex::new(running.prices.clone()));
-    let stale_since = Arc::new(AtomicI64::new(i64::MAX));
-    let health = start_observing(&running.config, &store, &prices, &stale_since, &stop_rx).await?;
+    let health = start_observing(&running.config, &store, &prices, &stop_rx).await?;
     let heartbeat_client = notify::http::client();
     let mut compact_tick = tokio::time::interval(crate::retention::EVERY);
     systemd(&[
@@ -240,14 +238,10 @@ pub async fn run(config_path: PathBuf, config: Config) -> anyhow::Result<()> {
                     tracing::warn!(skipped_from = %due, evaluating = %at, "missed fire times during a pause; evaluating the latest only");
                 }
                 poll(&mut running, &store, &mut history, &health).await;
-                let (config, store2, health2, stale2) = (running.config.clone(), store.clone(), health.clone(), stale_since.clone());
+                let (config, store2, health2) = (running.config.clone(), store.clone(), health.clone());
                 let mut hist = std::mem::take(&mut history);
                 let result = tokio::task::spawn_blocking(move || {
                     let mut s = store2.lock().expect("store lock");
-                    let stale = stale2.swap(i64::MAX, Ordering::SeqCst);
-                    if stale != i64::MAX {
-                        hist.invalidate_since(stale.div_euclid(60_000));
-                    }
                     let started = Instant::now();
                     let r = cycle::run_cycle(&config, &mut s, &mut hist, at, false);
                     match &r {
@@ -302,10 +296,9 @@ async fn poll(
     let prices = running.prices.clone();
     let store = store.clone();
     let health = health.clone();
-    let (sources, stored) = tokio::task::spawn_blocking(move || {
+    // What a poll stores reaches the cached windows through the store's change log.
+    let sources = tokio::task::spawn_blocking(move || {
         let mut sources = sources;
-        // The oldest minute this poll stored a row for: cached windows from there are stale.
-        let mut stored: Option<i64> = None;
         let mut s = store.lock().expect("store lock");
         for src in sources.iter_mut() {
             match src.poll(&mut s, &prices) {
@@ -313,9 +306,6 @@ async fn poll(
                     observe::ingested(src.name(), &r);
                     if let Some(ms) = r.newest_ts_ms {
                         health.saw_rows(src.name(), ms);
-                    }
-                    if let Some(ms) = r.oldest_ts_ms {
-                        stored = Some(stored.map_or(ms, |s| s.min(ms)));
                     }
                     if r.stored + r.set_aside.len() as u64 + r.skipped > 0 {
                         tracing::info!(source = src.name(), stored = r.stored, duplicates = r.duplicates,
@@ -329,20 +319,19 @@ async fn poll(
                 Err(e) => tracing::warn!(source = src.name(), error = %format!("{e:#}"), "source poll failed"),
             }
         }
-        (sources, stored)
+        sources
     })
     .await
     .unwrap_or_else(|e| {
         tracing::error!(error = %e, "source poll task failed");
-        (Vec::new(), Some(i64::MIN))
+        // What it stored before failing may not have been logged: read everything again.
+        history.invalidate();
+        Vec::new()
     });
     if sources.is_empty() && !running.config.sources.is_empty() {
         running.sources = running.config.sources.iter().map(source::build).collect();
     } else {
         running.sources = sources;
-    }
-    if let Some(oldest_ms) = stored {
-        history.invalidate_since(oldest_ms.div_euclid(60_000));
     }
 }
 
@@ -353,7 +342,6 @@ async fn start_observing(
     config: &Config,
     store: &Arc<Mutex<Store>>,
     prices: &Arc<Mutex<PriceTable>>,
-    stale_since: &Arc<AtomicI64>,
     stop: &tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<Arc<Health>> {
     let health = Arc::new(Health::new(observe::schedule_period(&config.schedule)));
@@ -380,7 +368,6 @@ async fn start_observing(
                 config: c.clone(),
                 store: store.clone(),
                 prices: prices.clone(),
-                stale_since: stale_since.clone(),
                 health: health.clone(),
             });
         let configured = config.sources.iter().map(|s| s.name().to_string());

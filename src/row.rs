@@ -12,6 +12,8 @@ use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::fmt;
 
+mod fast;
+
 /// The attribution and breakdown dimensions a rule can group by or explain with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -173,6 +175,12 @@ impl CostRow {
     pub fn from_json_line(line: &str) -> Result<CostRow, RowError> {
         // A byte-order mark some editors put at the start of a file is not part of the row.
         let line = line.strip_prefix('\u{feff}').unwrap_or(line);
+        // Most lines are well formed: read them straight into their fields. Anything the
+        // typed reader does not take (a wrong type, a duplicate key, a bad value) is read
+        // again as a JSON value, whose checks say exactly what is wrong.
+        if let Some(row) = fast::parse(line) {
+            return Ok(row);
+        }
         let value: Value = serde_json::from_str(line).map_err(|e| RowError {
             field: None,
             reason: format!("not valid JSON: {e}"),

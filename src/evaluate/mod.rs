@@ -50,6 +50,9 @@ pub struct Decision {
     pub period: Option<String>,
     /// Filled for firing series only.
     pub explanation: Option<Explanation>,
+    /// Firing series only: the rollup combinations of the spend judged in the window, which
+    /// is where the store finds the series' raw rows (its evidence). Empty otherwise.
+    pub combos: Vec<ComboId>,
 }
 
 /// Everything one rule decided at one instant.
@@ -234,6 +237,7 @@ pub fn evaluate_rule(
         }
         if d.firing {
             let now_combos = owned_by_nobody(&now.combos);
+            d.combos = now_combos.iter().map(|(id, _)| *id).collect();
             let past_combos: Vec<Vec<(ComboId, Metrics)>> = past_for
                 .iter()
                 .map(|p| p.map(|s| owned_by_nobody(&s.combos)).unwrap_or_default())
@@ -308,6 +312,7 @@ fn reconcile(
             limit: Some(min_diff),
             period: plan.period.clone(),
             explanation: None,
+            combos: Vec::new(),
         });
     }
     Ok(RuleOutcome {
@@ -362,6 +367,7 @@ fn decide(
         limit: None,
         period: plan.period.clone(),
         explanation: None,
+        combos: Vec::new(),
     };
     match &rule.kind {
         RuleKind::Spike(s) => {

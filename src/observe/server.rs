@@ -27,7 +27,6 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// The file label of rows that came through `POST /ingest`.
@@ -39,9 +38,6 @@ pub struct IngestEndpoint {
     pub store: Arc<Mutex<Store>>,
     /// The daemon's price table, replaced on reload.
     pub prices: Arc<Mutex<PriceTable>>,
-    /// The oldest row timestamp (ms) stored since the scheduler last looked, `i64::MAX` for
-    /// none: the scheduler's cached windows from there on are stale. Set under the store lock.
-    pub stale_since: Arc<AtomicI64>,
     pub health: Arc<Health>,
 }
 
@@ -240,11 +236,7 @@ pub(super) async fn store_batch(
     let result = tokio::task::spawn_blocking(move || -> anyhow::Result<IngestReport> {
         let prices = ep2.prices.lock().expect("prices lock").clone();
         let mut store = ep2.store.lock().expect("store lock");
-        let report = store.ingest(&batch, &prices)?;
-        if let Some(ms) = report.oldest_ts_ms {
-            ep2.stale_since.fetch_min(ms, Ordering::SeqCst);
-        }
-        Ok(report)
+        Ok(store.ingest(&batch, &prices)?)
     })
     .await;
     let report = match result {

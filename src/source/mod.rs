@@ -15,8 +15,11 @@ use crate::config::SourceConfig;
 use crate::price::PriceTable;
 use crate::store::{IngestReport, Store};
 
-/// How many rows go into one ingest transaction.
-pub const BATCH_ROWS: usize = 5_000;
+/// How many rows go into one ingest transaction. Each commit writes every index page the
+/// batch touched, and row keys and combinations land all over their indexes, so a larger
+/// batch shares each page write among more rows (measured: batches of 5,000 cost about 1.6
+/// times as much per row as batches of 50,000).
+pub const BATCH_ROWS: usize = 20_000;
 
 /// A source the daemon polls.
 pub trait Source: Send {

@@ -1,10 +1,11 @@
 //! The ingest transaction: rows, their minute rollups, the rows set aside and the source's
 //! cursor, all committed together, so a crash neither loses nor doubles a row.
 
+use super::rollup::{self, BatchRollups, ComboCache, Committed};
 use super::{Result, Store};
 use crate::money::Usd;
 use crate::price::{CostBasis, PriceTable};
-use crate::row::{CostRow, Dimension};
+use crate::row::CostRow;
 use rusqlite::{OptionalExtension, Transaction, params};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -135,20 +136,8 @@ fn truncate(s: &str, max: usize) -> String {
     s[..end].to_string()
 }
 
-/// The values of one rollup combination, '' for absent, in [`Dimension::ALL`] order.
-type DimKey = [String; 6];
-
-#[derive(Default, Clone, Copy)]
-struct Delta {
-    rows: i64,
-    requests: i64,
-    input: i64,
-    cached: i64,
-    cache_write: i64,
-    output: i64,
-    cost: i64,
-    unpriced: i64,
-}
+/// A row's cost, how it was found, its content digest and its identity key.
+type Priced = (Option<Usd>, CostBasis, [u8; 32], String);
 
 /// A row's identity within its source: its request id, or a digest of its content and its
 /// position (case 02: streamed rows often share an empty id, and two of them may share time
@@ -176,7 +165,7 @@ impl Store {
         // Pricing is pure; do it before taking the write lock.
         let mut price_cache: HashMap<(Option<&str>, &str), Option<&crate::price::ModelPrice>> =
             HashMap::new();
-        let priced: Vec<(Option<Usd>, CostBasis, [u8; 32], String)> = batch
+        let priced: Vec<Priced> = batch
             .rows
             .iter()
             .map(|(row, pos)| {
@@ -197,146 +186,13 @@ impl Store {
                 (cost, basis, digest, key)
             })
             .collect();
-
-        self.write(|tx| {
-            let mut report = IngestReport {
-                skipped: batch.skipped,
-                ..IngestReport::default()
-            };
-            let mut deltas: HashMap<(i64, DimKey), Delta> = HashMap::new();
-            // Raw rows before this were deleted by retention, and with them the duplicate
-            // check: such a row is set aside rather than perhaps counted twice.
-            let expired_before = super::retention::mark(tx, "raw")?.unwrap_or(i64::MIN);
-            {
-                let mut insert = tx.prepare_cached(
-                    "INSERT INTO rows (source, row_key, digest, ts_ms, provider, model, request_id,
-                        requests, input_tokens, cached_input_tokens, cache_write_tokens,
-                        output_tokens, cost_nanos, cost_basis, tenant, feature, user, workflow, tags)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                        ?17, ?18, ?19)
-                     ON CONFLICT (source, row_key) DO NOTHING",
-                )?;
-                let mut existing =
-                    tx.prepare_cached("SELECT digest FROM rows WHERE source = ?1 AND row_key = ?2")?;
-                for ((row, pos), (cost, basis, digest, key)) in batch.rows.iter().zip(&priced) {
-                    let tags = if row.tags.is_empty() {
-                        None
-                    } else {
-                        Some(serde_json::to_string(&row.tags).expect("tags serialise"))
-                    };
-                    if row.ts_ms < expired_before {
-                        report.set_aside.push(SetAside {
-                            source: batch.source.clone(),
-                            file: pos.file.clone(),
-                            line: pos.line,
-                            kind: "expired",
-                            reason: "older than the raw retention: too old to store".into(),
-                            raw: serde_json::to_string(row).unwrap_or_default(),
-                        });
-                        continue;
-                    }
-                    let basis_code = match basis {
-                        CostBasis::Given => 0,
-                        CostBasis::Table => 1,
-                        CostBasis::Unknown => 2,
-                    };
-                    let inserted = insert.execute(params![
-                        batch.source,
-                        key,
-                        &digest[..],
-                        row.ts_ms,
-                        row.provider,
-                        row.model,
-                        row.request_id,
-                        row.requests as i64,
-                        row.input_tokens as i64,
-                        row.cached_input_tokens as i64,
-                        row.cache_write_tokens as i64,
-                        row.output_tokens as i64,
-                        cost.map(Usd::nanos),
-                        basis_code,
-                        row.tenant,
-                        row.feature,
-                        row.user,
-                        row.workflow,
-                        tags,
-                    ])?;
-                    if inserted == 0 {
-                        let stored: Option<Vec<u8>> = existing
-                            .query_row(params![batch.source, key], |r| r.get(0))
-                            .optional()?;
-                        if stored.as_deref() == Some(&digest[..]) {
-                            report.duplicates += 1;
-                        } else {
-                            report.conflicts += 1;
-                            report.set_aside.push(SetAside {
-                                source: batch.source.clone(),
-                                file: pos.file.clone(),
-                                line: pos.line,
-                                kind: "conflict",
-                                reason: format!(
-                                    "request_id `{}` is already stored with other content; \
-                                     this row was not added",
-                                    row.request_id.as_deref().unwrap_or("")
-                                ),
-                                raw: serde_json::to_string(row).unwrap_or_default(),
-                            });
-                        }
-                        continue;
-                    }
-                    report.stored += 1;
-                    report.newest_ts_ms = report.newest_ts_ms.max(Some(row.ts_ms));
-                    report.oldest_ts_ms = Some(report.oldest_ts_ms.map_or(row.ts_ms, |o| o.min(row.ts_ms)));
-                    if row.request_id.is_none() {
-                        report.without_request_id += 1;
-                    }
-                    match cost {
-                        Some(c) => report.priced_usd += *c,
-                        None => *report.unpriced_by_model.entry(row.model.clone()).or_default() += 1,
-                    }
-                    let dims: DimKey = Dimension::ALL.map(|d| row.dimension(d).unwrap_or("").to_string());
-                    let d = deltas.entry((row.ts_ms.div_euclid(60_000), dims)).or_default();
-                    d.rows += 1;
-                    d.requests += row.requests as i64;
-                    d.input += row.input_tokens as i64;
-                    d.cached += row.cached_input_tokens as i64;
-                    d.cache_write += row.cache_write_tokens as i64;
-                    d.output += row.output_tokens as i64;
-                    match cost {
-                        Some(c) => d.cost += c.nanos(),
-                        None => d.unpriced += 1,
-                    }
-                }
-            }
-            apply_rollups(tx, &deltas)?;
-            {
-                let mut aside = tx.prepare_cached(
-                    "INSERT OR IGNORE INTO set_aside (at_ms, source, location, kind, reason, raw)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                )?;
-                for s in batch.malformed.iter().chain(report.set_aside.iter()) {
-                    aside.execute(params![
-                        now_ms,
-                        s.source,
-                        format!("{}:{}", s.file, s.line),
-                        s.kind,
-                        s.reason,
-                        s.raw
-                    ])?;
-                }
-                let mut cursor = tx.prepare_cached(
-                    "INSERT INTO cursors (source, key, value) VALUES (?1, ?2, ?3)
-                     ON CONFLICT (source, key) DO UPDATE SET value = excluded.value",
-                )?;
-                for (k, v) in &batch.cursors {
-                    cursor.execute(params![batch.source, k, v])?;
-                }
-            }
-            let mut all = batch.malformed.clone();
-            all.append(&mut report.set_aside);
-            report.set_aside = all;
-            Ok(report)
-        })
+        let cache = std::mem::take(&mut self.combos);
+        let result = self.write(|tx| store_batch(tx, batch, &priced, &cache, now_ms));
+        self.combos = cache;
+        let (report, mut committed) = result?;
+        self.combos.absorb(&mut committed);
+        self.changes.push(std::mem::take(&mut committed.changes));
+        Ok(report)
     }
 
     /// One saved cursor value of a source.
@@ -365,66 +221,149 @@ impl Store {
     }
 }
 
-fn apply_rollups(
+/// The ingest transaction's body: rows, rollups, rows set aside and cursors.
+fn store_batch(
     tx: &Transaction<'_>,
-    deltas: &HashMap<(i64, DimKey), Delta>,
-) -> rusqlite::Result<()> {
-    // Fold the minutes of each combination first, so each combination is touched once.
-    let mut spans: HashMap<&DimKey, (i64, i64)> = HashMap::new();
-    for (minute, dims) in deltas.keys() {
-        let e = spans.entry(dims).or_insert((*minute, *minute));
-        e.0 = e.0.min(*minute);
-        e.1 = e.1.max(*minute);
-    }
-    let mut ids: HashMap<&DimKey, i64> = HashMap::with_capacity(spans.len());
+    batch: &IngestBatch,
+    priced: &[Priced],
+    cache: &ComboCache,
+    now_ms: i64,
+) -> rusqlite::Result<(IngestReport, Committed)> {
+    let mut report = IngestReport {
+        skipped: batch.skipped,
+        ..IngestReport::default()
+    };
+    let mut rollups = BatchRollups::new(cache);
+    // Raw rows before this were deleted by retention, and with them the duplicate
+    // check: such a row is set aside rather than perhaps counted twice.
+    let expired_before = super::retention::mark(tx, "raw")?.unwrap_or(i64::MIN);
     {
-        let mut upsert = tx.prepare_cached(
-            "INSERT INTO combos (tenant, feature, model, provider, user, workflow, first_minute, last_minute)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-             ON CONFLICT (tenant, feature, model, provider, user, workflow) DO UPDATE SET
-                first_minute = min(first_minute, excluded.first_minute),
-                last_minute = max(last_minute, excluded.last_minute)
-             RETURNING id",
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO rows (source, row_key, digest, ts_ms, provider, model, request_id,
+                requests, input_tokens, cached_input_tokens, cache_write_tokens,
+                output_tokens, cost_nanos, cost_basis, tenant, feature, user, workflow, tags,
+                combo)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+                ?17, ?18, ?19, ?20)
+             ON CONFLICT (source, row_key) DO NOTHING",
         )?;
-        for (dims, (first, last)) in &spans {
-            let id: i64 = upsert.query_row(
-                params![
-                    dims[0], dims[1], dims[2], dims[3], dims[4], dims[5], first, last
-                ],
-                |r| r.get(0),
-            )?;
-            ids.insert(dims, id);
+        let mut existing =
+            tx.prepare_cached("SELECT digest FROM rows WHERE source = ?1 AND row_key = ?2")?;
+        for ((row, pos), (cost, basis, digest, key)) in batch.rows.iter().zip(priced) {
+            if row.ts_ms < expired_before {
+                report.set_aside.push(SetAside {
+                    source: batch.source.clone(),
+                    file: pos.file.clone(),
+                    line: pos.line,
+                    kind: "expired",
+                    reason: "older than the raw retention: too old to store".into(),
+                    raw: serde_json::to_string(row).unwrap_or_default(),
+                });
+                continue;
+            }
+            let tags = if row.tags.is_empty() {
+                None
+            } else {
+                Some(serde_json::to_string(&row.tags).expect("tags serialise"))
+            };
+            let basis_code = match basis {
+                CostBasis::Given => 0,
+                CostBasis::Table => 1,
+                CostBasis::Unknown => 2,
+            };
+            let dims = rollup::dims_of(row);
+            let combo = rollups.combo(tx, dims)?;
+            let inserted = insert.execute(params![
+                batch.source,
+                key,
+                &digest[..],
+                row.ts_ms,
+                row.provider,
+                row.model,
+                row.request_id,
+                row.requests as i64,
+                row.input_tokens as i64,
+                row.cached_input_tokens as i64,
+                row.cache_write_tokens as i64,
+                row.output_tokens as i64,
+                cost.map(Usd::nanos),
+                basis_code,
+                row.tenant,
+                row.feature,
+                row.user,
+                row.workflow,
+                tags,
+                combo,
+            ])?;
+            if inserted == 0 {
+                let stored: Option<Vec<u8>> = existing
+                    .query_row(params![batch.source, key], |r| r.get(0))
+                    .optional()?;
+                if stored.as_deref() == Some(&digest[..]) {
+                    report.duplicates += 1;
+                } else {
+                    report.conflicts += 1;
+                    report.set_aside.push(SetAside {
+                        source: batch.source.clone(),
+                        file: pos.file.clone(),
+                        line: pos.line,
+                        kind: "conflict",
+                        reason: format!(
+                            "request_id `{}` is already stored with other content; \
+                             this row was not added",
+                            row.request_id.as_deref().unwrap_or("")
+                        ),
+                        raw: serde_json::to_string(row).unwrap_or_default(),
+                    });
+                }
+                continue;
+            }
+            report.stored += 1;
+            report.newest_ts_ms = report.newest_ts_ms.max(Some(row.ts_ms));
+            report.oldest_ts_ms = Some(report.oldest_ts_ms.map_or(row.ts_ms, |o| o.min(row.ts_ms)));
+            if row.request_id.is_none() {
+                report.without_request_id += 1;
+            }
+            match cost {
+                Some(c) => report.priced_usd += *c,
+                None => {
+                    *report
+                        .unpriced_by_model
+                        .entry(row.model.clone())
+                        .or_default() += 1
+                }
+            }
+            rollups.add(&dims, combo, row, *cost);
         }
     }
-    let mut roll = tx.prepare_cached(
-        "INSERT INTO rollup_minute (minute, combo, rows, requests, input_tokens, cached_input_tokens,
-            cache_write_tokens, output_tokens, cost_nanos, unpriced_rows)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-         ON CONFLICT (minute, combo) DO UPDATE SET
-            rows = rows + excluded.rows,
-            requests = requests + excluded.requests,
-            input_tokens = input_tokens + excluded.input_tokens,
-            cached_input_tokens = cached_input_tokens + excluded.cached_input_tokens,
-            cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,
-            output_tokens = output_tokens + excluded.output_tokens,
-            cost_nanos = cost_nanos + excluded.cost_nanos,
-            unpriced_rows = unpriced_rows + excluded.unpriced_rows",
-    )?;
-    for ((minute, dims), d) in deltas {
-        roll.execute(params![
-            minute,
-            ids[dims],
-            d.rows,
-            d.requests,
-            d.input,
-            d.cached,
-            d.cache_write,
-            d.output,
-            d.cost,
-            d.unpriced
-        ])?;
+    let committed = rollups.write(tx)?;
+    {
+        let mut aside = tx.prepare_cached(
+            "INSERT OR IGNORE INTO set_aside (at_ms, source, location, kind, reason, raw)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?;
+        for s in batch.malformed.iter().chain(report.set_aside.iter()) {
+            aside.execute(params![
+                now_ms,
+                s.source,
+                format!("{}:{}", s.file, s.line),
+                s.kind,
+                s.reason,
+                s.raw
+            ])?;
+        }
+        let mut cursor = tx.prepare_cached(
+            "INSERT INTO cursors (source, key, value) VALUES (?1, ?2, ?3)
+             ON CONFLICT (source, key) DO UPDATE SET value = excluded.value",
+        )?;
+        for (k, v) in &batch.cursors {
+            cursor.execute(params![batch.source, k, v])?;
+        }
     }
-    Ok(())
+    let mut all = batch.malformed.clone();
+    all.append(&mut report.set_aside);
+    report.set_aside = all;
+    Ok((report, committed))
 }
 
 fn is_zero(n: &u64) -> bool {

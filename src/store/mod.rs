@@ -11,6 +11,7 @@ mod coverage;
 mod ingest;
 mod query;
 mod retention;
+mod rollup;
 mod schema;
 mod stats;
 
@@ -22,7 +23,7 @@ pub use coverage::{FIELDS, FieldShare, KindCoverage, SourceCoverage};
 pub use ingest::{IngestBatch, IngestReport, Position, SetAside};
 pub use query::{
     Combo, ComboId, History, HistoryView, Metrics, StoreHistory, WindowAgg, bucketed_spend,
-    sample_request_ids,
+    bucketed_spend_of, sample_request_ids, sample_request_ids_of,
 };
 pub use retention::{CompactPolicy, CompactReport};
 pub use stats::{StoreStats, TableStats};
@@ -59,6 +60,11 @@ const WRITE_RETRIES: u32 = 5;
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// Combination ids this connection has resolved, so ingest looks each up once.
+    combos: rollup::ComboCache,
+    /// Rollup changes this connection committed, for [`StoreHistory`] to fold into the
+    /// windows it holds instead of reading them again.
+    changes: query::ChangeLog,
 }
 
 impl Store {
@@ -71,6 +77,8 @@ impl Store {
         let mut store = Store {
             conn,
             path: path.to_path_buf(),
+            combos: Default::default(),
+            changes: Default::default(),
         };
         store.configure()?;
         store.migrate()?;
@@ -85,6 +93,8 @@ impl Store {
         Ok(Store {
             conn,
             path: path.to_path_buf(),
+            combos: Default::default(),
+            changes: Default::default(),
         })
     }
 
@@ -100,6 +110,14 @@ impl Store {
         c.pragma_update(None, "synchronous", "NORMAL")
             .map_err(|e| self.err(e))?;
         c.pragma_update(None, "foreign_keys", "ON")
+            .map_err(|e| self.err(e))?;
+        // 64 MB of page cache (the default is 2 MB): ingest writes to several indexes at
+        // once, and a cache smaller than their hot pages spills to the WAL mid-transaction.
+        c.pragma_update(None, "cache_size", -65_536)
+            .map_err(|e| self.err(e))?;
+        // Checkpoint every 40 MB of WAL rather than 4 MB: one ingest batch alone writes a few
+        // MB, and pages rewritten by successive batches are then copied back once.
+        c.pragma_update(None, "wal_autocheckpoint", 10_000)
             .map_err(|e| self.err(e))?;
         Ok(())
     }

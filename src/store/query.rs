@@ -5,7 +5,9 @@ use super::{Result, Store};
 use crate::money::Usd;
 use crate::row::Dimension;
 use rusqlite::params;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 /// One group's priced spend from one source: (group values, source, spend).
@@ -57,7 +59,7 @@ impl Combo {
     }
 }
 
-/// Spend per combination over one span of minutes.
+/// Spend per combination over one span of minutes, in combination order.
 #[derive(Clone, Debug, Default)]
 pub struct WindowAgg {
     pub entries: Vec<(ComboId, Metrics)>,
@@ -92,30 +94,100 @@ pub trait History {
 /// window there adds the hours it wholly covers to whatever minute rollups remain (rows
 /// that came late). Long windows are split into whole hours, so they are exact; a window of
 /// two hours or less with ragged ends in folded history counts only its whole hours.
+///
+/// Rows this process stores through the same [`Store`] do not empty the cache: the store
+/// logs the rollup changes each ingest committed ([`ChangeLog`]), and the next view adds
+/// them to the cached windows they fall in, so a cycle reads only what it has not seen.
 #[derive(Default)]
 pub struct StoreHistory {
-    combos: HashMap<ComboId, Combo>,
+    combos: HashMap<ComboId, Combo, BuildHasherDefault<IdHasher>>,
     windows: HashMap<(i64, i64), Arc<WindowAgg>>,
     data_version: Option<i64>,
     folded_before: Option<i64>,
+    /// The position in the store's change log up to which the windows are current.
+    changes_seen: Option<u64>,
+}
+
+/// Hashes combination ids, which evaluation looks up millions of times a cycle: one
+/// multiplication instead of SipHash. Ids are SQLite rowids, not chosen by callers, so
+/// there is no flooding to defend against.
+#[derive(Default)]
+pub struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    fn write_i64(&mut self, v: i64) {
+        self.0 = (v as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
 }
 
 const MAX_CACHED_WINDOWS: usize = 50_000;
+/// Beyond this many (window, change) pairs a batch of changes drops the windows it touches
+/// instead: reading them again is cheaper than patching.
+const MAX_PATCH_WORK: usize = 20_000_000;
+/// The most changes the log holds for a reader that has not come back.
+const MAX_LOGGED_CHANGES: usize = 1_000_000;
+
+/// Rollup changes committed through one connection: (minute, combination, what was added).
+/// Kept only once a [`StoreHistory`] reads it; a reader that fell behind the log's start
+/// starts over.
+/// One committed rollup change: (minute, combination, what was added).
+pub(crate) type Change = (i64, ComboId, Metrics);
+
+#[derive(Default)]
+pub(crate) struct ChangeLog {
+    /// The position of the first entry held.
+    start: Cell<u64>,
+    entries: RefCell<Vec<Change>>,
+    wanted: Cell<bool>,
+}
+
+impl ChangeLog {
+    /// Appends one committed batch's changes.
+    pub(crate) fn push(&self, mut changes: Vec<Change>) {
+        let mut entries = self.entries.borrow_mut();
+        if !self.wanted.get() || entries.len() + changes.len() > MAX_LOGGED_CHANGES {
+            self.start
+                .set(self.start.get() + (entries.len() + changes.len()) as u64);
+            entries.clear();
+            return;
+        }
+        entries.append(&mut changes);
+    }
+
+    /// The changes from position `from` on, and the position after them; `None` when some
+    /// of them are no longer held. The log forgets what it hands out.
+    fn take_from(&self, from: Option<u64>) -> (Option<Vec<Change>>, u64) {
+        self.wanted.set(true);
+        let mut entries = self.entries.borrow_mut();
+        let start = self.start.get();
+        let end = start + entries.len() as u64;
+        let taken = match from {
+            Some(f) if f >= start && f <= end => Some(entries.split_off((f - start) as usize)),
+            _ => None,
+        };
+        entries.clear();
+        self.start.set(end);
+        (taken, end)
+    }
+}
 
 impl StoreHistory {
     pub fn new() -> StoreHistory {
         StoreHistory::default()
     }
 
-    /// Forgets cached windows; call after this process wrote rows.
+    /// Forgets cached windows; call when the store changed in a way its change log does not
+    /// say (a compaction).
     pub fn invalidate(&mut self) {
         self.windows.clear();
-    }
-
-    /// Forgets the cached windows that end after `minute`: this process wrote rows from
-    /// that minute on, and windows wholly before it are unchanged.
-    pub fn invalidate_since(&mut self, minute: i64) {
-        self.windows.retain(|(_, end), _| *end <= minute);
     }
 
     /// A view bound to the store for one cycle.
@@ -130,7 +202,54 @@ impl StoreHistory {
             self.data_version = Some(version);
             self.folded_before = Some(folded);
         }
+        let (changes, seen) = store.changes.take_from(self.changes_seen);
+        self.changes_seen = Some(seen);
+        match changes {
+            Some(changes) => self.patch(store, &changes)?,
+            None => self.windows.clear(),
+        }
         Ok(HistoryView { store, cache: self })
+    }
+
+    /// Adds committed rollup changes to the cached windows holding their minutes.
+    fn patch(&mut self, store: &Store, changes: &[Change]) -> Result<()> {
+        let (Some(lo), Some(hi)) = (
+            changes.iter().map(|c| c.0).min(),
+            changes.iter().map(|c| c.0).max(),
+        ) else {
+            return Ok(());
+        };
+        let touched: Vec<(i64, i64)> = self
+            .windows
+            .keys()
+            .filter(|(start, end)| *start <= hi && lo < *end)
+            .copied()
+            .collect();
+        if touched.len().saturating_mul(changes.len()) > MAX_PATCH_WORK {
+            for k in &touched {
+                self.windows.remove(k);
+            }
+            return Ok(());
+        }
+        if changes.iter().any(|c| !self.combos.contains_key(&c.1)) {
+            self.load_combos(store)?;
+        }
+        for key @ (start, end) in touched {
+            let Some(agg) = self.windows.get_mut(&key) else {
+                continue;
+            };
+            let agg = Arc::make_mut(agg);
+            for (minute, combo, m) in changes {
+                if *minute < start || *minute >= end {
+                    continue;
+                }
+                match agg.entries.binary_search_by_key(combo, |(id, _)| *id) {
+                    Ok(i) => agg.entries[i].1.add(m),
+                    Err(i) => agg.entries.insert(i, (*combo, *m)),
+                }
+            }
+        }
+        Ok(())
     }
 
     fn load_combos(&mut self, store: &Store) -> Result<()> {
@@ -241,6 +360,9 @@ impl HistoryView<'_> {
             })
             .and_then(|rows| rows.collect())
             .map_err(|e| store.err(e))?;
+        // Sorted by combination, so that committed changes can be patched in.
+        let mut entries = entries;
+        entries.sort_unstable_by_key(|(id, _)| *id);
         if entries
             .iter()
             .any(|(id, _)| !self.cache.combos.contains_key(id))
@@ -439,11 +561,69 @@ pub fn sample_request_ids(
     let (clause, mut more) = row_filter(labels, filter);
     sql.push_str(&clause);
     args.append(&mut more);
-    sql.push_str(" ORDER BY coalesce(cost_nanos, 0) DESC, ts_ms LIMIT ?");
+    sql.push_str(" ORDER BY coalesce(cost_nanos, 0) DESC, ts_ms, id LIMIT ?");
     args.push((limit as i64).into());
     let mut stmt = conn.prepare_cached(&sql)?;
     stmt.query_map(rusqlite::params_from_iter(args), |r| r.get(0))
         .and_then(|rows| rows.collect())
+}
+
+/// The combinations as a JSON array, for `IN (SELECT value FROM json_each(?))`: one
+/// cached statement whatever their number.
+fn combo_list(combos: &[ComboId]) -> String {
+    let ids: Vec<String> = combos.iter().map(i64::to_string).collect();
+    format!("[{}]", ids.join(","))
+}
+
+/// [`sample_request_ids`] for rows of the given combinations: their index finds a series'
+/// rows in a window without reading anyone else's.
+pub fn sample_request_ids_of(
+    conn: &rusqlite::Connection,
+    start_ms: i64,
+    end_ms: i64,
+    combos: &[ComboId],
+    limit: usize,
+) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT request_id FROM rows
+         WHERE combo IN (SELECT value FROM json_each(?1)) AND ts_ms >= ?2 AND ts_ms < ?3
+            AND request_id IS NOT NULL
+         ORDER BY coalesce(cost_nanos, 0) DESC, ts_ms, id LIMIT ?4",
+    )?;
+    stmt.query_map(
+        params![combo_list(combos), start_ms, end_ms, limit as i64],
+        |r| r.get(0),
+    )
+    .and_then(|rows| rows.collect())
+}
+
+/// [`bucketed_spend`] for rows of the given combinations.
+pub fn bucketed_spend_of(
+    conn: &rusqlite::Connection,
+    start_ms: i64,
+    end_ms: i64,
+    bucket_minutes: i64,
+    combos: &[ComboId],
+) -> rusqlite::Result<Vec<f64>> {
+    let bucket_ms = bucket_minutes.max(1) * 60_000;
+    let n = ((end_ms - start_ms) / bucket_ms).max(1) as usize;
+    let mut points = vec![0.0; n];
+    let mut stmt = conn.prepare_cached(
+        "SELECT (ts_ms - ?1) / ?2, coalesce(sum(cost_nanos), 0) FROM rows
+         WHERE combo IN (SELECT value FROM json_each(?3)) AND ts_ms >= ?1 AND ts_ms < ?4
+         GROUP BY 1",
+    )?;
+    let rows = stmt.query_map(
+        params![start_ms, bucket_ms, combo_list(combos), end_ms],
+        |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
+    )?;
+    for row in rows {
+        let (i, nanos) = row?;
+        if let Some(p) = points.get_mut(i as usize) {
+            *p = nanos as f64 / 1e9;
+        }
+    }
+    Ok(points)
 }
 
 impl Store {

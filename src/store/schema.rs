@@ -174,4 +174,17 @@ pub const MIGRATIONS: &[&str] = &[
         before INTEGER NOT NULL
     );
     "#,
+    // 5: each raw row names its rollup combination, so an alert's evidence (sample request
+    // ids, the chart) is read from its series' rows in its window alone, through an index,
+    // instead of from every row in the window. No foreign key: a check per stored row would
+    // cost more than it guards (ingest sets it from the id it just resolved).
+    r#"
+    ALTER TABLE rows ADD COLUMN combo INTEGER;
+    UPDATE rows SET combo = (
+        SELECT c.id FROM combos c
+        WHERE c.tenant = coalesce(rows.tenant, '') AND c.feature = coalesce(rows.feature, '')
+            AND c.model = rows.model AND c.provider = coalesce(rows.provider, '')
+            AND c.user = coalesce(rows.user, '') AND c.workflow = coalesce(rows.workflow, ''));
+    CREATE INDEX rows_by_combo ON rows (combo, ts_ms);
+    "#,
 ];
