@@ -270,10 +270,19 @@ pub async fn run(config_path: PathBuf, config: Config) -> anyhow::Result<()> {
 
     tracing::info!("stopping: draining deliveries");
     systemd(&[NotifyState::Stopping]);
+    // One deadline for all of it: the delivery task's pass in flight and the final drain.
+    let stop_by = Instant::now() + DRAIN_DEADLINE;
     let _ = stop_tx.send(true);
-    let _ = delivery.0.await;
+    if tokio::time::timeout_at(stop_by.into(), delivery.0)
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "a delivery pass was still running at the deadline; its messages stay queued"
+        );
+    }
     let d = running.deliverer.clone();
-    let drained = d.deliver(&store, Instant::now() + DRAIN_DEADLINE).await;
+    let drained = d.deliver(&store, stop_by).await;
     match drained {
         Ok(stats) => tracing::info!(
             delivered = stats.delivered,

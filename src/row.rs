@@ -349,7 +349,8 @@ impl CostRow {
     }
 }
 
-fn type_name(v: &Value) -> &'static str {
+/// How a JSON value is named in an error (`expected a number, got a string`).
+pub(crate) fn type_name(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

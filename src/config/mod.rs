@@ -143,8 +143,9 @@ pub struct DeliveryConfig {
     pub initial_backoff: Dur,
     pub max_backoff: Dur,
     pub cycle_deadline: Dur,
-    /// After this many failed attempts a message is failed for good (and goes to the fallback).
-    pub max_attempts: i64,
+    /// After this many failed attempts a message is failed for good (and goes to the
+    /// fallback). `None`, the default: a rate limit or an outage delays a page, never drops it.
+    pub max_attempts: Option<i64>,
 }
 
 impl Default for DeliveryConfig {
@@ -154,7 +155,7 @@ impl Default for DeliveryConfig {
             initial_backoff: Dur(1),
             max_backoff: Dur::minutes(5),
             cycle_deadline: Dur(30),
-            max_attempts: 100,
+            max_attempts: None,
         }
     }
 }
@@ -359,7 +360,7 @@ impl Config {
             delivery.cycle_deadline = d.cycle_deadline.unwrap_or(delivery.cycle_deadline);
             match d.max_attempts {
                 Some(0) => p.file_level("delivery.max_attempts", "must be at least 1"),
-                Some(n) => delivery.max_attempts = i64::from(n),
+                Some(n) => delivery.max_attempts = Some(i64::from(n)),
                 None => {}
             }
         }
@@ -1042,9 +1043,20 @@ fn required_window(
             );
             None
         }
+        Some(w) if w.value.seconds() > MAX_WINDOW.seconds() => {
+            p.at(
+                w,
+                field("window"),
+                format!("{} is longer than {MAX_WINDOW}; use a budget rule with a period for longer spans", w.value),
+            );
+            None
+        }
         Some(w) => Some(w.value),
     }
 }
+
+/// The longest window a rule may judge: evaluation reads every minute of it.
+const MAX_WINDOW: Dur = Dur::days(31);
 
 fn required_limit(
     raw: &RawRule,

@@ -197,7 +197,10 @@ impl Deliverer {
                         with_store(store, move |s| s.delivered(id)).await?;
                     }
                     Outcome::Retry { error, .. }
-                        if msg.attempts + 1 >= self.config.max_attempts =>
+                        if self
+                            .config
+                            .max_attempts
+                            .is_some_and(|max| msg.attempts + 1 >= max) =>
                     {
                         let error =
                             format!("gave up after {} attempts; last: {error}", msg.attempts + 1);

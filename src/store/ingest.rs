@@ -261,6 +261,25 @@ fn store_batch(
                 });
                 continue;
             }
+            // The cap a given cost is held to (row.rs) holds for a priced one too: tokens
+            // that price one request above it are a broken counter, not spend to page on.
+            if let Some(c) = cost
+                && c.as_f64() > crate::row::MAX_ROW_USD
+            {
+                report.set_aside.push(SetAside {
+                    source: batch.source.clone(),
+                    file: pos.file.clone(),
+                    line: pos.line,
+                    kind: "malformed",
+                    reason: format!(
+                        "its tokens price it at {} USD, more than one row can cost ({} USD); check the token counts",
+                        c.as_f64(),
+                        crate::row::MAX_ROW_USD
+                    ),
+                    raw: serde_json::to_string(row).unwrap_or_default(),
+                });
+                continue;
+            }
             let tags = if row.tags.is_empty() {
                 None
             } else {

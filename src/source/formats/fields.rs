@@ -7,16 +7,8 @@ use crate::row::MAX_ROW_USD;
 use jiff::Timestamp;
 use serde_json::{Map, Value};
 
-pub(crate) fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
+/// How a JSON value is named in an error: shared with the native row reader.
+pub(crate) use crate::row::type_name;
 
 /// An optional string field; null and empty are absent. Numbers are refused, not guessed at.
 pub(crate) fn opt_str(map: &Map<String, Value>, key: &str) -> Result<Option<String>, String> {

@@ -78,6 +78,10 @@ pub(crate) fn records(text: &str, mapping: &Mapping) -> (Vec<Record>, u64) {
                 continue;
             }
         };
+        // `{}` is a valid, empty export request (proto3 JSON leaves empty lists out).
+        if doc.is_empty() {
+            continue;
+        }
         let Some(Value::Array(resources)) = doc.get("resourceSpans") else {
             let why = "field `resourceSpans`: expected an array".to_string();
             ordinal += 1;
@@ -206,8 +210,17 @@ fn row(
     if !trace.is_empty() && !span_id.is_empty() {
         row.request_id = Some(format!("{trace}:{span_id}"));
     }
-    row.input_tokens = count(&attrs, &INPUT)?.unwrap_or(0);
-    row.output_tokens = count(&attrs, &OUTPUT)?.unwrap_or(0);
+    let (input, output) = (count(&attrs, &INPUT)?, count(&attrs, &OUTPUT)?);
+    if input.is_none() && output.is_none() && attrs.get("gen_ai.usage.cost").is_none() {
+        // Zero tokens would price the call at $0: its cost is unknown, so it is set aside.
+        return Err(
+            "no `gen_ai.usage.input_tokens`, `gen_ai.usage.output_tokens` or \
+             `gen_ai.usage.cost`: a model call without its usage cannot be priced"
+                .into(),
+        );
+    }
+    row.input_tokens = input.unwrap_or(0);
+    row.output_tokens = output.unwrap_or(0);
     row.cached_input_tokens = count(&attrs, &CACHE_READ)?.unwrap_or(0);
     row.cache_write_tokens = count(&attrs, &CACHE_WRITE)?.unwrap_or(0);
     row.cost_usd = match attrs.get("gen_ai.usage.cost") {
@@ -449,5 +462,27 @@ mod tests {
             Value::Object(m),
             serde_json::json!({"a":"x","b":12,"c":0.5,"d":true,"e":["p",3],"f":null})
         );
+    }
+}
+
+#[cfg(test)]
+mod unknown_usage {
+    use super::super::{Format, parse};
+
+    #[test]
+    fn a_model_call_without_usage_is_set_aside_and_an_empty_export_is_nothing() {
+        let span = r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"t1","spanId":"s1","name":"chat gpt-4o","startTimeUnixNano":"1772445600000000000","attributes":[{"key":"gen_ai.operation.name","value":{"stringValue":"chat"}},{"key":"gen_ai.request.model","value":{"stringValue":"gpt-4o"}}]}]}]}]}"#;
+        let b = parse(Format::Otel, span, "t.json", "cli");
+        assert!(b.rows.is_empty());
+        assert_eq!(b.malformed.len(), 1);
+        assert!(
+            b.malformed[0]
+                .reason
+                .contains("without its usage cannot be priced"),
+            "{}",
+            b.malformed[0].reason
+        );
+        let empty = parse(Format::Otel, "{}", "e.json", "cli");
+        assert!(empty.rows.is_empty() && empty.malformed.is_empty());
     }
 }

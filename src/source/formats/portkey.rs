@@ -86,6 +86,14 @@ pub fn row(obj: &Map<String, Value>, mapping: &Mapping) -> Result<CostRow, Strin
             .unwrap_or(0);
     }
 
+    // Like LiteLLM, a 0 for a call that used tokens and was not served from Portkey's cache
+    // is a price Portkey did not know, not a free call: priced from our table or unpriced.
+    let cache_hit =
+        opt_str(obj, "cache_status")?.is_some_and(|c| c.to_ascii_uppercase().contains("HIT"));
+    if row.cost_usd == Some(Usd::ZERO) && row.input_tokens + row.output_tokens > 0 && !cache_hit {
+        row.cost_usd = None;
+    }
+
     let metadata = match obj.get("metadata") {
         None | Some(Value::Null) => None,
         Some(Value::Object(m)) => Some(m.clone()),
@@ -117,8 +125,22 @@ pub fn row(obj: &Map<String, Value>, mapping: &Mapping) -> Result<CostRow, Strin
     row.workflow = meta("workflow")?;
 
     // What the coverage split by kind reads: streamed, retried, served from Portkey's cache.
-    if let Some(s) = opt_str(obj, "stream_mode")? {
-        row.tags.insert("stream".into(), s.to_ascii_lowercase());
+    // Exports write it as "TRUE"/"FALSE", a boolean or 0/1.
+    let stream = match obj.get("stream_mode") {
+        None | Some(Value::Null) => None,
+        Some(Value::Bool(b)) => Some(b.to_string()),
+        Some(Value::Number(n)) if n.as_u64() == Some(0) => Some("false".into()),
+        Some(Value::Number(n)) if n.as_u64() == Some(1) => Some("true".into()),
+        Some(Value::String(s)) => Some(s.to_ascii_lowercase()),
+        Some(other) => {
+            return Err(format!(
+                "field `stream_mode`: expected true or false, got {}",
+                type_name(other)
+            ));
+        }
+    };
+    if let Some(s) = stream {
+        row.tags.insert("stream".into(), s);
     }
     if let Some(n) = opt_count(obj, "retry_success_count")?
         && n > 0
@@ -286,6 +308,22 @@ mod tests {
         assert_eq!(second.tags.get("stream").map(String::as_str), Some("true"));
         assert_eq!(second.tags.get("attempt").map(String::as_str), Some("2"));
 
+        // A boolean or numeric stream flag reads as the text one does.
+        let flags = r#"{"id":"s1","created_at":"2025-01-24T10:00:00Z","ai_model":"gpt-4o","req_units":10,"res_units":1,"cost":0.01,"stream_mode":true}
+{"id":"s2","created_at":"2025-01-24T10:00:00Z","ai_model":"gpt-4o","req_units":10,"res_units":1,"cost":0.01,"stream_mode":0}
+{"id":"s3","created_at":"2025-01-24T10:00:00Z","ai_model":"gpt-4o","req_units":100000,"res_units":1000,"cost":0,"cache_status":"MISS"}"#;
+        let fb = parse(Format::Portkey, flags, "flags.jsonl", "pk");
+        assert!(fb.malformed.is_empty(), "{:?}", fb.malformed);
+        assert_eq!(
+            fb.rows[0].0.tags.get("stream").map(String::as_str),
+            Some("true")
+        );
+        assert_eq!(
+            fb.rows[1].0.tags.get("stream").map(String::as_str),
+            Some("false")
+        );
+        // A 0 on a cache miss with tokens is no price: left for the table.
+        assert_eq!(fb.rows[2].0.cost_usd, None);
         // No cost is unknown, to be priced, never zero; a cache hit's 0 is a given zero.
         assert_eq!(b.rows[2].0.cost_usd, None);
         assert_eq!(b.rows[3].0.cost_usd, Some(Usd::ZERO));
