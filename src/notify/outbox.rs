@@ -175,6 +175,10 @@ impl Deliverer {
                 continue;
             }
             for msg in due {
+                if Instant::now() >= deadline {
+                    stats.left = with_store(store, |s| s.outbox()).await?.len() as u64;
+                    return Ok(stats);
+                }
                 // Pace the channel; the store is not locked while waiting.
                 let pause = self.pause_for(&msg.channel);
                 if !pause.is_zero() {
