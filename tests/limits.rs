@@ -46,3 +46,44 @@ fn tokens_that_price_a_row_above_the_cap_set_it_aside_with_the_reason() {
     // The good row is priced and kept: 1000 x $2.50/M + 10 x $10/M.
     assert_eq!(row_cost(&store, "ok"), Some(2_600_000));
 }
+
+#[test]
+fn a_line_that_is_not_utf8_is_set_aside_rather_than_renamed() {
+    let s = Scratch::new();
+    let mut store = s.store();
+    let mut bytes = b"{\"ts\":\"2026-03-02T10:00:00Z\",\"request_id\":\"a\",\"model\":\"gpt-4o\",\"cost_usd\":1,\"tenant\":\"cafe\"}\n".to_vec();
+    bytes.extend_from_slice(b"{\"ts\":\"2026-03-02T10:00:00Z\",\"request_id\":\"b\",\"model\":\"gpt-4o\",\"cost_usd\":1,\"tenant\":\"caf\xe9\"}\n");
+    let path = s.path("latin1.jsonl");
+    std::fs::write(&path, &bytes).unwrap();
+    let r = spendpager::source::jsonl::ingest_once(
+        &mut store,
+        &spendpager::price::PriceTable::bundled(),
+        "cli",
+        path.to_str().unwrap(),
+    )
+    .unwrap();
+    assert_eq!(r.stored, 1);
+    assert_eq!(r.set_aside.len(), 1);
+    assert_eq!(r.set_aside[0].line, 2);
+    assert_eq!(
+        r.set_aside[0].reason,
+        "not valid UTF-8 (byte 90 of the line): set aside rather than read with its bytes replaced"
+    );
+}
+
+#[test]
+fn a_gateway_export_that_is_not_utf8_is_refused_naming_its_line() {
+    let s = Scratch::new();
+    s.write("config.yaml", "store: ./store.db\n");
+    let mut bytes = b"{\"request_id\":\"l1\",\"startTime\":\"2026-03-02T10:00:00Z\",\"model\":\"gpt-4o\",\"spend\":0.5}\n".to_vec();
+    bytes.extend_from_slice(b"{\"request_id\":\"l2\",\"startTime\":\"2026-03-02T10:00:00Z\",\"model\":\"gpt-4o\",\"spend\":0.5,\"user\":\"caf\xe9\"}\n");
+    let path = s.path("spend.jsonl");
+    std::fs::write(&path, &bytes).unwrap();
+    let out = s.run(&["ingest", "--format", "litellm", path.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("spend.jsonl:2: not valid UTF-8 (byte 179 of the file); nothing was stored"),
+        "{err}"
+    );
+}

@@ -124,6 +124,23 @@ channels:
         "{reply}"
     );
 
+    // Bytes that are not UTF-8 would rename a tenant if replaced: refused whole, on both
+    // endpoints, with where the first bad byte is.
+    let latin1: &[u8] = b"{\"ts\":\"2026-03-02T10:00:00Z\",\"model\":\"gpt-4o\",\"cost_usd\":1,\"tenant\":\"caf\xe9\"}\n";
+    let auth = format!("Bearer {TOKEN}");
+    for path in ["/v1/traces", "/ingest"] {
+        let headers = [
+            ("Content-Type", "application/json"),
+            ("Authorization", auth.as_str()),
+        ];
+        let (status, reply) = request(port, "POST", path, &headers, latin1).unwrap();
+        assert_eq!(status, 400, "{path}: {reply}");
+        assert!(
+            reply.contains("the body is not valid UTF-8 (byte 73); nothing was stored"),
+            "{path}: {reply}"
+        );
+    }
+
     // The exporter retries the batch, gzipped: nothing new.
     let zipped = gzip(&body);
     let headers = [

@@ -98,10 +98,22 @@ pub(super) async fn traces(State(ep): State<Arc<IngestEndpoint>>, req: Request) 
     } else {
         body.to_vec()
     };
-    let text = String::from_utf8_lossy(&body);
+    // Replacing bad bytes would rename a tenant; the sender still has the body to fix.
+    let text = match std::str::from_utf8(&body) {
+        Ok(t) => t,
+        Err(e) => {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                &format!(
+                    "the body is not valid UTF-8 (byte {}); nothing was stored",
+                    e.valid_up_to() + 1
+                ),
+            );
+        }
+    };
     // One export request: a body that is not one JSON object is refused whole.
     if !matches!(
-        serde_json::from_str::<serde_json::Value>(&text),
+        serde_json::from_str::<serde_json::Value>(text),
         Ok(serde_json::Value::Object(_))
     ) {
         return refuse(
@@ -112,7 +124,7 @@ pub(super) async fn traces(State(ep): State<Arc<IngestEndpoint>>, req: Request) 
     let batch = formats::parse_mapped(
         Format::Otel,
         &ep.config.otel_mapping,
-        &text,
+        text,
         OTLP_LABEL,
         &ep.config.source,
     );

@@ -135,7 +135,13 @@ pub(super) fn authorized(headers: &HeaderMap, token: &str) -> bool {
 /// not valid JSON as a whole is refused, since its rows cannot be told apart.
 fn parse_body(source: &str, body: &[u8]) -> Result<IngestBatch, String> {
     let mut batch = IngestBatch::new(source);
-    let text = String::from_utf8_lossy(body);
+    // Replacing bad bytes would rename a tenant; the sender still has the body to fix.
+    let text = std::str::from_utf8(body).map_err(|e| {
+        format!(
+            "the body is not valid UTF-8 (byte {}); nothing was stored",
+            e.valid_up_to() + 1
+        )
+    })?;
     let trimmed = text.trim_start_matches('\u{feff}').trim_start();
     if trimmed.starts_with('[') {
         let items: Vec<serde_json::Value> = serde_json::from_str(trimmed)
@@ -152,7 +158,7 @@ fn parse_body(source: &str, body: &[u8]) -> Result<IngestBatch, String> {
             }
         }
     } else {
-        parse_lines(&mut batch, INGEST_LABEL, &text, 1);
+        parse_lines(&mut batch, INGEST_LABEL, text, 1);
     }
     Ok(batch)
 }

@@ -62,7 +62,8 @@ impl DocumentSource {
             return Ok(IngestReport::default());
         }
         tracing::info!(source = %self.name, file = %label, "document is new or changed; reading it");
-        let mut batch = (self.read)(&String::from_utf8_lossy(&bytes), &label);
+        let text = super::formats::utf8_text(&bytes, &label)?;
+        let mut batch = (self.read)(text, &label);
         let rows = std::mem::take(&mut batch.rows);
         let mut chunks: Vec<_> = rows.chunks(BATCH_ROWS).map(<[_]>::to_vec).collect();
         if chunks.is_empty() {

@@ -81,20 +81,21 @@ pub fn ingest_reader(
     let mut report = IngestReport::default();
     let mut reader = BufReader::with_capacity(1 << 20, reader);
     let mut line_no = 0u64;
-    let mut buf = String::new();
+    let mut bytes = Vec::new();
     loop {
         let mut batch = IngestBatch::new(source);
         let mut lines = 0;
         while lines < BATCH_ROWS {
-            buf.clear();
-            let n = read_line_lossy(&mut reader, &mut buf)
+            bytes.clear();
+            let n = reader
+                .read_until(b'\n', &mut bytes)
                 .with_context(|| format!("reading {label}"))?;
             if n == 0 {
                 break;
             }
             line_no += 1;
             lines += 1;
-            parse_lines(&mut batch, label, &buf, line_no);
+            read_utf8_line(&mut batch, label, &bytes, line_no, &parse_lines);
         }
         if lines == 0 {
             break;
@@ -104,13 +105,30 @@ pub fn ingest_reader(
     Ok(report)
 }
 
-/// Reads one line; invalid UTF-8 is replaced rather than failing the whole file, so the row is
-/// set aside by the JSON parser with its line number.
-fn read_line_lossy(reader: &mut impl BufRead, buf: &mut String) -> std::io::Result<usize> {
-    let mut bytes = Vec::new();
-    let n = reader.read_until(b'\n', &mut bytes)?;
-    buf.push_str(&String::from_utf8_lossy(&bytes));
-    Ok(n)
+/// Hands one line to `read` when it is UTF-8; otherwise sets it aside with its line number.
+/// Replacing the bad bytes instead would store a tenant named `caf\u{fffd}` that matches no
+/// rule or silence written for the real name.
+fn read_utf8_line(
+    batch: &mut IngestBatch,
+    label: &str,
+    bytes: &[u8],
+    line: u64,
+    read: &dyn Fn(&mut IngestBatch, &str, &str, u64),
+) {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => read(batch, label, text, line),
+        Err(e) => batch.set_aside(
+            Position {
+                file: label.to_string(),
+                line,
+            },
+            format!(
+                "not valid UTF-8 (byte {} of the line): set aside rather than read with its bytes replaced",
+                e.valid_up_to() + 1
+            ),
+            &String::from_utf8_lossy(bytes),
+        ),
+    }
 }
 
 /// Reads one complete line of a tailed file (its label, text and line number) into a batch;
@@ -232,12 +250,7 @@ impl JsonlSource {
                 cursor.offset += n as u64;
                 cursor.line += 1;
                 lines += 1;
-                (self.read_line)(
-                    &mut batch,
-                    &label,
-                    &String::from_utf8_lossy(&bytes),
-                    cursor.line,
-                );
+                read_utf8_line(&mut batch, &label, &bytes, cursor.line, &*self.read_line);
             }
             if lines == 0 {
                 break;

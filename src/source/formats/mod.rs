@@ -188,8 +188,8 @@ pub fn ingest_once(
     reader
         .read_to_end(&mut bytes)
         .with_context(|| format!("reading {label}"))?;
-    let text = String::from_utf8_lossy(&bytes);
-    let mut batch = parse_mapped(format, mapping, &text, &label, source);
+    let text = utf8_text(&bytes, &label)?;
+    let mut batch = parse_mapped(format, mapping, text, &label, source);
     let mut report = IngestReport::default();
     // The same transaction size as native files.
     let rows = std::mem::take(&mut batch.rows);
@@ -204,6 +204,19 @@ pub fn ingest_once(
         batch.skipped = 0;
     }
     Ok(report)
+}
+
+/// A whole export as text. Bytes that are not UTF-8 refuse the file, naming where: replacing
+/// them would rename a tenant, and nothing is stored until the file is fixed.
+pub(crate) fn utf8_text<'a>(bytes: &'a [u8], label: &str) -> anyhow::Result<&'a str> {
+    std::str::from_utf8(bytes).map_err(|e| {
+        let at = e.valid_up_to();
+        let line = bytes[..at].iter().filter(|b| **b == b'\n').count() + 1;
+        anyhow::anyhow!(
+            "{label}:{line}: not valid UTF-8 (byte {} of the file); nothing was stored",
+            at + 1
+        )
+    })
 }
 
 /// One record of a document: its ordinal (or line), where it sits, and its row or the reason
