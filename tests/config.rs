@@ -97,7 +97,7 @@ fn unknown_keys_and_wrong_kinds_are_refused_where_they_stand() {
     let text: Vec<String> = e.iter().map(|e| e.to_string()).collect();
     assert!(
         text.iter()
-            .any(|t| t.contains(":3:11: rules[a].window: is not used by kind budget")),
+            .any(|t| t.contains(":5:13: rules[a].window: is not used by kind budget")),
         "{text:#?}"
     );
     assert!(
@@ -157,4 +157,23 @@ fn commands_that_never_deliver_do_not_need_the_channels_secrets() {
     );
     let check = s.run(&["rules", "check"]);
     assert_eq!(check.status.code(), Some(1));
+}
+
+#[test]
+fn a_misplaced_or_bad_value_is_reported_at_its_own_line() {
+    let s = Scratch::new();
+    s.write(
+        "config.yaml",
+        "store: ./store.db\nchannels: { out: { kind: console } }\nrules:\n  - name: spiky\n    kind: spike\n    window: 1h\n    limit_usd: 5\n    threshold:\n      sensitivity: 4\n      min_ratio: 0.5\n    channels: [out]\n  - name: share\n    kind: attribution\n    dimension: tenant\n    window: 1h\n    max_share: 1.5\n    min_usd: 1\n    channels: [out]\n",
+    );
+    let out = s.run(&["rules", "check"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    for expected in [
+        "config.yaml:7:16: rules[spiky].limit_usd: is not used by kind spike",
+        "config.yaml:10:18: rules[spiky].threshold.min_ratio: must be at least 1.0",
+        "config.yaml:16:16: rules[share].max_share: must be a share from 0 up to (not including) 1",
+    ] {
+        assert!(err.contains(expected), "missing `{expected}` in:\n{err}");
+    }
 }

@@ -221,6 +221,17 @@ impl Problems<'_> {
         });
     }
 
+    /// As [`Problems::at`], at a place already taken from a span.
+    fn at_place(&mut self, at: Place, field: impl Into<String>, message: impl Into<String>) {
+        self.errors.push(ConfigError {
+            file: self.file.to_path_buf(),
+            line: Some(at.0),
+            column: Some(at.1),
+            field: field.into(),
+            message: message.into(),
+        });
+    }
+
     fn file_level(&mut self, field: impl Into<String>, message: impl Into<String>) {
         self.errors.push(ConfigError {
             file: self.file.to_path_buf(),
@@ -448,40 +459,90 @@ impl Config {
 
 /// Refuses the kind-specific keys a rule's kind does not use: one table, read once, instead
 /// of a list per kind.
+/// Line and column of a value in its file.
+type Place = (u64, u64);
+
+fn place<T>(span: &Spanned<T>) -> Place {
+    (
+        span.referenced.line() as u64,
+        span.referenced.column() as u64,
+    )
+}
+
 fn refuse_unused_keys(raw: &RawRule, p: &mut Problems<'_>, field: &dyn Fn(&str) -> String) {
     use raw::RuleKindName as K;
-    let keys: [(&str, bool, &[K]); 14] = [
+    let name = place(&raw.name);
+    // Where each key is written, when it is: its own line where the key keeps one.
+    let keys: [(&str, Option<Place>, &[K]); 14] = [
         (
             "window",
-            raw.window.is_some(),
+            raw.window.as_ref().map(place),
             &[K::Spike, K::Threshold, K::Attribution, K::Runaway],
         ),
-        ("baseline", raw.baseline.is_some(), &[K::Spike]),
-        ("threshold", raw.threshold.is_some(), &[K::Spike]),
-        ("young", raw.young.is_some(), &[K::Spike]),
+        (
+            "baseline",
+            raw.baseline.is_some().then_some(name),
+            &[K::Spike],
+        ),
+        (
+            "threshold",
+            raw.threshold.is_some().then_some(name),
+            &[K::Spike],
+        ),
+        ("young", raw.young.is_some().then_some(name), &[K::Spike]),
         (
             "limit_usd",
-            raw.limit_usd.is_some(),
+            raw.limit_usd.as_ref().map(place),
             &[K::Threshold, K::Budget],
         ),
-        ("period", raw.period.is_some(), &[K::Budget, K::Reconcile]),
-        ("forecast", raw.forecast.is_some(), &[K::Budget]),
-        ("dimension", raw.dimension.is_some(), &[K::Attribution]),
-        ("max_share", raw.max_share.is_some(), &[K::Attribution]),
-        ("min_usd", raw.min_usd.is_some(), &[K::Attribution]),
-        ("max_usd", raw.max_usd.is_some(), &[K::Runaway]),
-        ("sources", !raw.sources.is_empty(), &[K::Reconcile]),
         (
-            "max_diff_share",
-            raw.max_diff_share.is_some(),
+            "period",
+            raw.period.is_some().then_some(name),
+            &[K::Budget, K::Reconcile],
+        ),
+        (
+            "forecast",
+            raw.forecast.is_some().then_some(name),
+            &[K::Budget],
+        ),
+        (
+            "dimension",
+            raw.dimension.as_ref().map(place),
+            &[K::Attribution],
+        ),
+        (
+            "max_share",
+            raw.max_share.as_ref().map(place),
+            &[K::Attribution],
+        ),
+        (
+            "min_usd",
+            raw.min_usd.as_ref().map(place),
+            &[K::Attribution],
+        ),
+        ("max_usd", raw.max_usd.as_ref().map(place), &[K::Runaway]),
+        (
+            "sources",
+            (!raw.sources.is_empty()).then_some(name),
             &[K::Reconcile],
         ),
-        ("min_diff_usd", raw.min_diff_usd.is_some(), &[K::Reconcile]),
+        (
+            "max_diff_share",
+            raw.max_diff_share.is_some().then_some(name),
+            &[K::Reconcile],
+        ),
+        (
+            "min_diff_usd",
+            raw.min_diff_usd.as_ref().map(place),
+            &[K::Reconcile],
+        ),
     ];
-    for (key, set, kinds) in keys {
-        if set && !kinds.contains(&raw.kind) {
-            p.at(
-                &raw.name,
+    for (key, at, kinds) in keys {
+        if let Some(at) = at
+            && !kinds.contains(&raw.kind)
+        {
+            p.at_place(
+                at,
                 field(key),
                 format!("is not used by kind {}", rule_kind_word(raw.kind)),
             );
@@ -764,8 +825,12 @@ fn validate_rule(
                 seasonality: baseline
                     .and_then(|b| b.seasonality)
                     .unwrap_or(Seasonality::Daily),
-                sensitivity: threshold.and_then(|t| t.sensitivity).unwrap_or(4.0),
-                min_ratio: threshold.and_then(|t| t.min_ratio).unwrap_or(1.0),
+                sensitivity: threshold
+                    .and_then(|t| t.sensitivity.as_ref())
+                    .map_or(4.0, |s| s.value),
+                min_ratio: threshold
+                    .and_then(|t| t.min_ratio.as_ref())
+                    .map_or(1.0, |s| s.value),
                 min_delta: money(
                     threshold.and_then(|t| t.min_delta_usd.as_ref()),
                     &field("threshold.min_delta_usd"),
@@ -781,15 +846,19 @@ fn validate_rule(
                 .unwrap_or(Usd::from_nanos(25_000_000_000)),
             };
             if !(spike.sensitivity.is_finite() && spike.sensitivity > 0.0) {
-                p.at(
-                    &raw.name,
+                p.at_place(
+                    threshold
+                        .and_then(|t| t.sensitivity.as_ref())
+                        .map_or(place(&raw.name), place),
                     field("threshold.sensitivity"),
                     "must be a number above 0",
                 );
             }
             if !(spike.min_ratio.is_finite() && spike.min_ratio >= 1.0) {
-                p.at(
-                    &raw.name,
+                p.at_place(
+                    threshold
+                        .and_then(|t| t.min_ratio.as_ref())
+                        .map_or(place(&raw.name), place),
                     field("threshold.min_ratio"),
                     "must be at least 1.0",
                 );
@@ -869,10 +938,10 @@ fn validate_rule(
                     "cannot hold the attribution dimension itself",
                 );
             }
-            let max_share = raw.max_share.unwrap_or(0.2);
+            let max_share = raw.max_share.as_ref().map_or(0.2, |s| s.value);
             if !(0.0..1.0).contains(&max_share) {
-                p.at(
-                    &raw.name,
+                p.at_place(
+                    raw.max_share.as_ref().map_or(place(&raw.name), place),
                     field("max_share"),
                     "must be a share from 0 up to (not including) 1",
                 );

@@ -200,8 +200,8 @@ pub struct RawBaseline {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawThreshold {
-    pub sensitivity: Option<f64>,
-    pub min_ratio: Option<f64>,
+    pub sensitivity: Option<Spanned<f64>>,
+    pub min_ratio: Option<Spanned<f64>>,
     pub min_delta_usd: Option<Spanned<Dollars>>,
 }
 
@@ -236,7 +236,7 @@ pub struct RawRule {
     /// attribution: the dimension whose missing values are unowned spend.
     pub dimension: Option<Spanned<String>>,
     /// attribution: page above this share of unowned spend.
-    pub max_share: Option<f64>,
+    pub max_share: Option<Spanned<f64>>,
     /// attribution: and when the unowned spend is at least this much.
     pub min_usd: Option<Spanned<Dollars>>,
     /// reconcile: the two sources whose spend is compared.
