@@ -463,10 +463,7 @@ impl Config {
 type Place = (u64, u64);
 
 fn place<T>(span: &Spanned<T>) -> Place {
-    (
-        span.referenced.line() as u64,
-        span.referenced.column() as u64,
-    )
+    (span.referenced.line(), span.referenced.column())
 }
 
 fn refuse_unused_keys(raw: &RawRule, p: &mut Problems<'_>, field: &dyn Fn(&str) -> String) {
