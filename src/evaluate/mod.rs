@@ -65,28 +65,108 @@ pub struct RuleOutcome {
     pub total_observed: Metrics,
 }
 
-/// One series' rows in one window.
+/// The series of one rule, numbered: each combination is mapped to its series once per
+/// evaluation, so the windows are grouped by a number and no key is built per window.
+#[derive(Default)]
+struct SeriesIndex {
+    of_combo: HashMap<ComboId, Option<u32>>,
+    keys: Vec<SeriesKey>,
+    by_key: HashMap<SeriesKey, u32>,
+}
+
+impl SeriesIndex {
+    /// The series `id` belongs to; `None` when the rule's `match` leaves it out.
+    fn of(&mut self, rule: &Rule, id: ComboId, history: &dyn History) -> Option<u32> {
+        if let Some(s) = self.of_combo.get(&id) {
+            return *s;
+        }
+        let combo = history.combo(id);
+        let series = rule.matches(|d| combo.get(d)).then(|| {
+            let key: SeriesKey = rule
+                .group_by
+                .iter()
+                .map(|d| combo.dims[d.index()].clone())
+                .collect();
+            let next = self.keys.len() as u32;
+            *self.by_key.entry(key.clone()).or_insert_with(|| {
+                self.keys.push(key);
+                next
+            })
+        });
+        self.of_combo.insert(id, series);
+        series
+    }
+}
+
+/// One series' rows in the judged window.
 #[derive(Default, Clone)]
 struct SeriesWindow {
     total: Metrics,
     combos: Vec<(ComboId, Metrics)>,
 }
 
-fn group(rule: &Rule, agg: &WindowAgg, history: &dyn History) -> HashMap<SeriesKey, SeriesWindow> {
-    let mut out: HashMap<SeriesKey, SeriesWindow> = HashMap::new();
+/// One series' spend in a past window, and the earliest first minute of the combinations
+/// that carried it (for the series' age). Its combinations are read again only for the
+/// series that fire, so a past window costs no list per series.
+#[derive(Clone, Copy)]
+struct PastTotal {
+    total: Metrics,
+    first_minute: i64,
+}
+
+fn group(
+    rule: &Rule,
+    agg: &WindowAgg,
+    history: &dyn History,
+    index: &mut SeriesIndex,
+) -> HashMap<u32, SeriesWindow> {
+    let mut out: HashMap<u32, SeriesWindow> = HashMap::new();
     for (id, m) in &agg.entries {
-        let combo = history.combo(*id);
-        if !rule.matches(|d| combo.get(d)) {
+        let Some(series) = index.of(rule, *id, history) else {
             continue;
-        }
-        let key: SeriesKey = rule
-            .group_by
-            .iter()
-            .map(|d| combo.dims[d.index()].clone())
-            .collect();
-        let s = out.entry(key).or_default();
+        };
+        let s = out.entry(series).or_default();
         s.total.add(m);
         s.combos.push((*id, *m));
+    }
+    out
+}
+
+fn totals(
+    rule: &Rule,
+    agg: &WindowAgg,
+    history: &dyn History,
+    index: &mut SeriesIndex,
+) -> HashMap<u32, PastTotal> {
+    let mut out: HashMap<u32, PastTotal> = HashMap::new();
+    for (id, m) in &agg.entries {
+        let Some(series) = index.of(rule, *id, history) else {
+            continue;
+        };
+        let first = history.combo(*id).first_minute;
+        let t = out.entry(series).or_insert(PastTotal {
+            total: Metrics::default(),
+            first_minute: first,
+        });
+        t.total.add(m);
+        t.first_minute = t.first_minute.min(first);
+    }
+    out
+}
+
+/// The combinations each of `wanted` series had in `agg`.
+fn combos_of(
+    agg: &WindowAgg,
+    index: &SeriesIndex,
+    wanted: &std::collections::HashSet<u32>,
+) -> HashMap<u32, Vec<(ComboId, Metrics)>> {
+    let mut out: HashMap<u32, Vec<(ComboId, Metrics)>> = HashMap::new();
+    for (id, m) in &agg.entries {
+        if let Some(Some(s)) = index.of_combo.get(id)
+            && wanted.contains(s)
+        {
+            out.entry(*s).or_default().push((*id, *m));
+        }
     }
     out
 }
@@ -125,13 +205,16 @@ pub fn evaluate_rule(
         _ => Vec::new(),
     };
     let history: &dyn History = history;
-    let profiles: Vec<HashMap<SeriesKey, SeriesWindow>> = profile_aggs
+    let mut index = SeriesIndex::default();
+    let profiles: Vec<HashMap<u32, PastTotal>> = profile_aggs
         .iter()
-        .map(|a| group(rule, a, history))
+        .map(|a| totals(rule, a, history, &mut index))
         .collect();
-    let current = group(rule, &current_agg, history);
-    let past: Vec<HashMap<SeriesKey, SeriesWindow>> =
-        past_aggs.iter().map(|a| group(rule, a, history)).collect();
+    let current = group(rule, &current_agg, history, &mut index);
+    let past: Vec<HashMap<u32, PastTotal>> = past_aggs
+        .iter()
+        .map(|a| totals(rule, a, history, &mut index))
+        .collect();
 
     let mut total_observed = Metrics::default();
     let mut unowned = Usd::ZERO;
@@ -145,42 +228,49 @@ pub fn evaluate_rule(
         }
     }
     let unattributed_share = share(unowned, total_observed.cost);
+    // An attribution rule judges, and explains, only the spend with no owner.
+    let unowned_dim = match &rule.kind {
+        RuleKind::Attribution { dimension, .. } => Some(*dimension),
+        _ => None,
+    };
+    let owned_by_nobody = |combos: &[(ComboId, Metrics)]| -> Vec<(ComboId, Metrics)> {
+        combos
+            .iter()
+            .filter(|(id, _)| unowned_dim.is_none_or(|d| history.combo(*id).get(d).is_none()))
+            .copied()
+            .collect()
+    };
 
     let mut decisions = Vec::with_capacity(current.len());
-    for (key, now) in &current {
+    // Firing series: where their decision is, and which past windows their baseline used.
+    let mut firing: Vec<(usize, u32, Vec<usize>)> = Vec::new();
+    for (sid, now) in &current {
+        let key = &index.keys[*sid as usize];
         let first_minute = now
             .combos
             .iter()
+            .map(|(id, _)| history.combo(*id).first_minute)
             .chain(
                 past.iter()
-                    .filter_map(|p| p.get(key))
-                    .flat_map(|s| s.combos.iter()),
+                    .filter_map(|p| p.get(sid))
+                    .map(|t| t.first_minute),
             )
-            .map(|(id, _)| history.combo(*id).first_minute)
             .min()
             .unwrap_or(plan.current.start);
         // Only windows after the series first appeared: before that it did not exist, and
         // counting those windows as zero would drag its baseline down.
-        let (past_for, same_kind): (Vec<Option<&SeriesWindow>>, Vec<bool>) = plan
+        let used: Vec<usize> = plan
             .comparable
             .iter()
-            .zip(&past)
-            .zip(&plan.same_kind)
-            .filter(|((span, _), _)| span.end > first_minute)
-            .map(|((_, p), same)| (p.get(key), *same))
-            .unzip();
-        // An attribution rule judges, and explains, only the spend with no owner.
-        let unowned_dim = match &rule.kind {
-            RuleKind::Attribution { dimension, .. } => Some(*dimension),
-            _ => None,
-        };
-        let owned_by_nobody = |combos: &[(ComboId, Metrics)]| -> Vec<(ComboId, Metrics)> {
-            combos
-                .iter()
-                .filter(|(id, _)| unowned_dim.is_none_or(|d| history.combo(*id).get(d).is_none()))
-                .copied()
-                .collect()
-        };
+            .enumerate()
+            .filter(|(_, span)| span.end > first_minute)
+            .map(|(i, _)| i)
+            .collect();
+        let past_for: Vec<Option<&Metrics>> = used
+            .iter()
+            .map(|i| past[*i].get(sid).map(|t| &t.total))
+            .collect();
+        let same_kind: Vec<bool> = used.iter().map(|i| plan.same_kind[*i]).collect();
         let mut d = decide(rule, &plan, now, &past_for, &same_kind, first_minute);
         d.labels = rule
             .group_by
@@ -215,7 +305,7 @@ pub fn evaluate_rule(
         {
             let hourly: Vec<f64> = profiles
                 .iter()
-                .map(|p| p.get(key).map_or(0.0, |s| s.total.cost.as_f64()))
+                .map(|p| p.get(sid).map_or(0.0, |t| t.total.cost.as_f64()))
                 .collect();
             let f = forecast::project(
                 now.total.cost.as_f64(),
@@ -238,21 +328,36 @@ pub fn evaluate_rule(
         if d.firing {
             let now_combos = owned_by_nobody(&now.combos);
             d.combos = now_combos.iter().map(|(id, _)| *id).collect();
-            let past_combos: Vec<Vec<(ComboId, Metrics)>> = past_for
-                .iter()
-                .map(|p| p.map(|s| owned_by_nobody(&s.combos)).unwrap_or_default())
-                .collect();
-            let past_series: Vec<&[(ComboId, Metrics)]> =
-                past_combos.iter().map(Vec::as_slice).collect();
-            d.explanation = Some(explain::explain(
-                rule,
-                &d,
-                &now_combos,
-                &past_series,
-                history,
-            ));
+            firing.push((decisions.len(), *sid, used));
         }
         decisions.push(d);
+    }
+    // The firing series' past combinations, read in one pass over each past window.
+    let wanted: std::collections::HashSet<u32> = firing.iter().map(|(_, s, _)| *s).collect();
+    let past_combos: Vec<HashMap<u32, Vec<(ComboId, Metrics)>>> = if wanted.is_empty() {
+        Vec::new()
+    } else {
+        past_aggs
+            .iter()
+            .map(|a| combos_of(a, &index, &wanted))
+            .collect()
+    };
+    for (at, sid, used) in firing {
+        let now_combos = owned_by_nobody(&current[&sid].combos);
+        let per_window: Vec<Vec<(ComboId, Metrics)>> = used
+            .iter()
+            .map(|i| {
+                past_combos[*i]
+                    .get(&sid)
+                    .map(|c| owned_by_nobody(c))
+                    .unwrap_or_default()
+            })
+            .collect();
+        let past_series: Vec<&[(ComboId, Metrics)]> =
+            per_window.iter().map(Vec::as_slice).collect();
+        let explanation =
+            explain::explain(rule, &decisions[at], &now_combos, &past_series, history);
+        decisions[at].explanation = Some(explanation);
     }
     decisions.sort_by(|a, b| {
         b.observed
@@ -340,14 +445,14 @@ fn decide(
     rule: &Rule,
     plan: &Plan,
     now: &SeriesWindow,
-    past: &[Option<&SeriesWindow>],
+    past: &[Option<&Metrics>],
     same_kind: &[bool],
     first_minute: i64,
 ) -> Decision {
     let observed = now.total;
     let history: Vec<f64> = past
         .iter()
-        .map(|p| p.map_or(0.0, |s| s.total.cost.as_f64()))
+        .map(|p| p.map_or(0.0, |m| m.cost.as_f64()))
         .collect();
     let base = Baseline::from_history_by_kind(&history, same_kind);
     let baseline_usd = Usd::from_f64(base.location).unwrap_or(Usd::ZERO);
