@@ -16,7 +16,7 @@ use crate::store::{ComboId, History, Metrics, Result, WindowAgg};
 use baseline::Baseline;
 use explain::Explanation;
 use jiff::Timestamp;
-use std::collections::HashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::sync::Arc;
 use windows::{Plan, Span};
 
@@ -69,9 +69,9 @@ pub struct RuleOutcome {
 /// evaluation, so the windows are grouped by a number and no key is built per window.
 #[derive(Default)]
 struct SeriesIndex {
-    of_combo: HashMap<ComboId, Option<u32>>,
+    of_combo: FxHashMap<ComboId, Option<u32>>,
     keys: Vec<SeriesKey>,
-    by_key: HashMap<SeriesKey, u32>,
+    by_key: FxHashMap<SeriesKey, u32>,
 }
 
 impl SeriesIndex {
@@ -119,8 +119,8 @@ fn group(
     agg: &WindowAgg,
     history: &dyn History,
     index: &mut SeriesIndex,
-) -> HashMap<u32, SeriesWindow> {
-    let mut out: HashMap<u32, SeriesWindow> = HashMap::new();
+) -> FxHashMap<u32, SeriesWindow> {
+    let mut out: FxHashMap<u32, SeriesWindow> = FxHashMap::default();
     for (id, m) in &agg.entries {
         let Some(series) = index.of(rule, *id, history) else {
             continue;
@@ -137,8 +137,8 @@ fn totals(
     agg: &WindowAgg,
     history: &dyn History,
     index: &mut SeriesIndex,
-) -> HashMap<u32, PastTotal> {
-    let mut out: HashMap<u32, PastTotal> = HashMap::new();
+) -> FxHashMap<u32, PastTotal> {
+    let mut out: FxHashMap<u32, PastTotal> = FxHashMap::default();
     for (id, m) in &agg.entries {
         let Some(series) = index.of(rule, *id, history) else {
             continue;
@@ -158,9 +158,9 @@ fn totals(
 fn combos_of(
     agg: &WindowAgg,
     index: &SeriesIndex,
-    wanted: &std::collections::HashSet<u32>,
-) -> HashMap<u32, Vec<(ComboId, Metrics)>> {
-    let mut out: HashMap<u32, Vec<(ComboId, Metrics)>> = HashMap::new();
+    wanted: &FxHashSet<u32>,
+) -> FxHashMap<u32, Vec<(ComboId, Metrics)>> {
+    let mut out: FxHashMap<u32, Vec<(ComboId, Metrics)>> = FxHashMap::default();
     for (id, m) in &agg.entries {
         if let Some(Some(s)) = index.of_combo.get(id)
             && wanted.contains(s)
@@ -206,12 +206,12 @@ pub fn evaluate_rule(
     };
     let history: &dyn History = history;
     let mut index = SeriesIndex::default();
-    let profiles: Vec<HashMap<u32, PastTotal>> = profile_aggs
+    let profiles: Vec<FxHashMap<u32, PastTotal>> = profile_aggs
         .iter()
         .map(|a| totals(rule, a, history, &mut index))
         .collect();
     let current = group(rule, &current_agg, history, &mut index);
-    let past: Vec<HashMap<u32, PastTotal>> = past_aggs
+    let past: Vec<FxHashMap<u32, PastTotal>> = past_aggs
         .iter()
         .map(|a| totals(rule, a, history, &mut index))
         .collect();
@@ -333,8 +333,8 @@ pub fn evaluate_rule(
         decisions.push(d);
     }
     // The firing series' past combinations, read in one pass over each past window.
-    let wanted: std::collections::HashSet<u32> = firing.iter().map(|(_, s, _)| *s).collect();
-    let past_combos: Vec<HashMap<u32, Vec<(ComboId, Metrics)>>> = if wanted.is_empty() {
+    let wanted: FxHashSet<u32> = firing.iter().map(|(_, s, _)| *s).collect();
+    let past_combos: Vec<FxHashMap<u32, Vec<(ComboId, Metrics)>>> = if wanted.is_empty() {
         Vec::new()
     } else {
         past_aggs

@@ -3,6 +3,7 @@
 use super::*;
 use crate::config::Config;
 use crate::store::{Combo, History, Metrics, WindowAgg};
+use std::collections::HashMap;
 use std::path::Path;
 
 /// Spend per minute and combination, summed on demand.

@@ -163,8 +163,10 @@ impl Store {
     pub fn ingest(&mut self, batch: &IngestBatch, prices: &PriceTable) -> Result<IngestReport> {
         let now_ms = jiff::Timestamp::now().as_millisecond();
         // Pricing is pure; do it before taking the write lock.
-        let mut price_cache: HashMap<(Option<&str>, &str), Option<&crate::price::ModelPrice>> =
-            HashMap::new();
+        let mut price_cache: rustc_hash::FxHashMap<
+            (Option<&str>, &str),
+            Option<&crate::price::ModelPrice>,
+        > = HashMap::default();
         let priced: Vec<Priced> = batch
             .rows
             .iter()

@@ -13,7 +13,7 @@ use super::query::Metrics;
 use crate::money::Usd;
 use crate::row::{CostRow, Dimension};
 use rusqlite::{OptionalExtension, Transaction, params};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 /// The values of one combination, '' for absent, in [`Dimension::ALL`] order.
 pub(super) type DimKey<'a> = [&'a str; 6];
@@ -108,8 +108,8 @@ impl<'a> BatchRollups<'a> {
     pub fn new(cache: &'a ComboCache) -> BatchRollups<'a> {
         BatchRollups {
             cache,
-            slots: HashMap::new(),
-            deltas: HashMap::new(),
+            slots: HashMap::default(),
+            deltas: HashMap::default(),
             key: String::new(),
         }
     }
