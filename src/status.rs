@@ -79,17 +79,30 @@ pub fn print(config: &Config, store: &Store, out: &mut dyn Write) -> anyhow::Res
         None => writeln!(out, "last evaluation: never")?,
     }
     let now_ms = jiff::Timestamp::now().as_millisecond();
+    let lag = |newest: Option<i64>| {
+        newest
+            .map(|ms| format!("newest row {} ({}s ago)", when(ms), (now_ms - ms) / 1000))
+            .unwrap_or_else(|| "no rows yet".into())
+    };
     for s in &config.sources {
         let cursors: Result<Vec<(String, String)>> = store.cursors(s.name());
         let (rows, newest) = store.source_rows(s.name())?;
-        let lag = newest
-            .map(|ms| format!("newest row {} ({}s ago)", when(ms), (now_ms - ms) / 1000))
-            .unwrap_or_else(|| "no rows yet".into());
         writeln!(
             out,
-            "source {}: {rows} rows, {lag}, {} cursor entries",
+            "source {}: {rows} rows, {}, {} cursor entries",
             s.name(),
+            lag(newest),
             cursors?.len()
+        )?;
+    }
+    // The HTTP ingest endpoint is a source too, with no cursor: applications push to it.
+    if let Some(ingest) = config.ops.http.as_ref().and_then(|h| h.ingest.as_ref()) {
+        let (rows, newest) = store.source_rows(&ingest.source)?;
+        writeln!(
+            out,
+            "source {} (POST /ingest, /v1/traces): {rows} rows, {}",
+            ingest.source,
+            lag(newest)
         )?;
     }
     Ok(())

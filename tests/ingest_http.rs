@@ -149,6 +149,13 @@ channels:
     assert_eq!(rows[0].3, Some(1_500_000_000), "{rows:?}");
     assert_eq!(rows[3].3, Some(250_000_000), "{rows:?}");
 
+    // `status` lists the endpoint as a source with what it stored.
+    let status = stdout(&s.run(&["status"]));
+    assert!(
+        status.contains("source apps (POST /ingest, /v1/traces): 6 rows, newest row"),
+        "{status}"
+    );
+
     assert!(err.contains("serving POST /ingest"), "{err}");
     assert!(err.contains("missing or wrong bearer token"), "{err}");
     assert!(
