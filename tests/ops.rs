@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::http::{free_port, stop};
+use common::http::{free_port, start_daemon, stop};
 use common::*;
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -88,14 +88,7 @@ rules:
             hb_url.display()
         ),
     );
-    let child = Command::new(env!("CARGO_BIN_EXE_spendpager"))
-        .args(["run", "--config"])
-        .arg(s.path("config.yaml"))
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = start_daemon(&s, port);
 
     // Rows stored equals what was written; the bad line is counted as set aside.
     let page = eventually(Duration::from_secs(20), "a cycle after ingest", || {

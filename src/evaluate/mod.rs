@@ -98,6 +98,10 @@ impl SeriesIndex {
     }
 }
 
+/// A firing series waiting for its explanation: where its decision is, its series, which past
+/// windows its baseline used, and the combinations it judged in the current window.
+type Firing = (usize, u32, Vec<usize>, Vec<(ComboId, Metrics)>);
+
 /// One series' rows in the judged window.
 #[derive(Default, Clone)]
 struct SeriesWindow {
@@ -242,8 +246,7 @@ pub fn evaluate_rule(
     };
 
     let mut decisions = Vec::with_capacity(current.len());
-    // Firing series: where their decision is, and which past windows their baseline used.
-    let mut firing: Vec<(usize, u32, Vec<usize>)> = Vec::new();
+    let mut firing: Vec<Firing> = Vec::new();
     for (sid, now) in &current {
         let key = &index.keys[*sid as usize];
         let first_minute = now
@@ -328,12 +331,12 @@ pub fn evaluate_rule(
         if d.firing {
             let now_combos = owned_by_nobody(&now.combos);
             d.combos = now_combos.iter().map(|(id, _)| *id).collect();
-            firing.push((decisions.len(), *sid, used));
+            firing.push((decisions.len(), *sid, used, now_combos));
         }
         decisions.push(d);
     }
     // The firing series' past combinations, read in one pass over each past window.
-    let wanted: FxHashSet<u32> = firing.iter().map(|(_, s, _)| *s).collect();
+    let wanted: FxHashSet<u32> = firing.iter().map(|(_, s, _, _)| *s).collect();
     let past_combos: Vec<FxHashMap<u32, Vec<(ComboId, Metrics)>>> = if wanted.is_empty() {
         Vec::new()
     } else {
@@ -342,8 +345,7 @@ pub fn evaluate_rule(
             .map(|a| combos_of(a, &index, &wanted))
             .collect()
     };
-    for (at, sid, used) in firing {
-        let now_combos = owned_by_nobody(&current[&sid].combos);
+    for (at, sid, used, now_combos) in firing {
         let per_window: Vec<Vec<(ComboId, Metrics)>> = used
             .iter()
             .map(|i| {

@@ -7,6 +7,18 @@ use crate::row::MAX_ROW_USD;
 use jiff::Timestamp;
 use serde_json::{Map, Value};
 
+/// A gateway's cost of 0 for a call that used tokens and was not served from its cache is a
+/// price the gateway did not know (LiteLLM's column defaults to 0, Portkey writes 0), not a
+/// free call: the row is left to be priced from our table, or to stay unpriced.
+pub(crate) fn zero_is_no_price(row: &mut crate::row::CostRow, served_from_cache: bool) {
+    if row.cost_usd == Some(Usd::ZERO)
+        && row.input_tokens + row.output_tokens > 0
+        && !served_from_cache
+    {
+        row.cost_usd = None;
+    }
+}
+
 /// How a JSON value is named in an error: shared with the native row reader.
 pub(crate) use crate::row::type_name;
 

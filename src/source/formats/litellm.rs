@@ -10,7 +10,6 @@
 //! object become `cached_input_tokens`.
 
 use super::{Record, object_records, opt_count, opt_str, text_instant, type_name, usd};
-use crate::money::Usd;
 use crate::row::CostRow;
 use crate::source::mapping::{Mapping, Subject};
 use serde_json::{Map, Value};
@@ -48,17 +47,12 @@ pub fn row(obj: &Map<String, Value>) -> Result<CostRow, String> {
     };
     row.input_tokens = opt_count(obj, "prompt_tokens")?.unwrap_or(0);
     row.output_tokens = opt_count(obj, "completion_tokens")?.unwrap_or(0);
-    // LiteLLM writes a spend of 0 when it could not price the model (the column defaults to
-    // 0), so a zero for a call that used tokens and was not served from its cache is not a
-    // price: the row is priced from our table, or stays unpriced, never free.
     let cache_hit = match obj.get("cache_hit") {
         Some(Value::Bool(b)) => *b,
         Some(Value::String(s)) => s.eq_ignore_ascii_case("true"),
         _ => false,
     };
-    if row.cost_usd == Some(Usd::ZERO) && row.input_tokens + row.output_tokens > 0 && !cache_hit {
-        row.cost_usd = None;
-    }
+    super::fields::zero_is_no_price(&mut row, cache_hit);
 
     let metadata = embedded(obj, "metadata")?;
     let metadata = metadata.as_ref().and_then(Value::as_object);

@@ -86,13 +86,9 @@ pub fn row(obj: &Map<String, Value>, mapping: &Mapping) -> Result<CostRow, Strin
             .unwrap_or(0);
     }
 
-    // Like LiteLLM, a 0 for a call that used tokens and was not served from Portkey's cache
-    // is a price Portkey did not know, not a free call: priced from our table or unpriced.
     let cache_hit =
         opt_str(obj, "cache_status")?.is_some_and(|c| c.to_ascii_uppercase().contains("HIT"));
-    if row.cost_usd == Some(Usd::ZERO) && row.input_tokens + row.output_tokens > 0 && !cache_hit {
-        row.cost_usd = None;
-    }
+    super::fields::zero_is_no_price(&mut row, cache_hit);
 
     let metadata = match obj.get("metadata") {
         None | Some(Value::Null) => None,
